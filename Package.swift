@@ -1,0 +1,78 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Module boundaries are those of docs/architecture.md (shared/DESIGN.md §2). The build runs with
+// `--explicit-target-dependency-import-check error`, so an import not listed here fails to compile.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "pushbox",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "pushbox", targets: ["pushbox"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+
+        .target(name: "Core", dependencies: [
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ], swiftSettings: swiftSettings),
+        .target(name: "Git", dependencies: ["CLibGit2"], swiftSettings: swiftSettings),
+        .target(name: "HTTP", dependencies: ["CCurl"], swiftSettings: swiftSettings),
+        .target(name: "Store", dependencies: [
+            "Core",
+            .product(name: "GRDB", package: "GRDB.swift"),
+        ], swiftSettings: swiftSettings),
+        .target(name: "Executors", dependencies: [
+            "Core", "HTTP",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .target(name: "Reports", dependencies: [
+            "Core", "Git",
+        ], swiftSettings: swiftSettings),
+        .target(name: "Pipeline", dependencies: [
+            "Core", "Git", "Store",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .target(name: "Server", dependencies: [
+            "Core", "Pipeline", "Store",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .target(name: "CLI", dependencies: [
+            "Core", "Git", "HTTP", "Store", "Executors", "Reports", "Pipeline", "Server",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], swiftSettings: swiftSettings),
+        .executableTarget(name: "pushbox", dependencies: ["CLI"], swiftSettings: swiftSettings),
+        .target(name: "TestSupport", dependencies: ["Core", "Git"], swiftSettings: swiftSettings),
+
+        .testTarget(name: "CoreTests", dependencies: ["Core"], swiftSettings: swiftSettings),
+        .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP"], swiftSettings: swiftSettings),
+        .testTarget(name: "StoreTests", dependencies: ["Store", "Core"], swiftSettings: swiftSettings),
+        .testTarget(name: "ExecutorsTests", dependencies: [
+            "Executors", "Core", "HTTP", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "Core"], swiftSettings: swiftSettings),
+        .testTarget(name: "PipelineTests", dependencies: [
+            "Pipeline", "Core", "Store", "Git", "TestSupport", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "Core", "Git", "TestSupport",
+        ], swiftSettings: swiftSettings),
+    ]
+)

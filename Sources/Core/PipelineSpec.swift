@@ -1,0 +1,106 @@
+import Foundation
+
+/// Container resource limits of a run (`.pushbox.yml` `resources:`).
+package struct Resources: Sendable, Equatable, Codable {
+    /// CPUs as a fraction (1.5 = one and a half cores).
+    package var cpus: Double
+    package var memoryBytes: Int64
+    package var pids: Int
+
+    package init(cpus: Double = 2, memoryBytes: Int64 = 2 << 30, pids: Int = 1024) {
+        self.cpus = cpus
+        self.memoryBytes = memoryBytes
+        self.pids = pids
+    }
+}
+
+/// `network: none` (default: only `lo` inside) or `network: egress` (the engine's default network).
+package enum NetworkMode: String, Sendable, Equatable, Codable {
+    case none, egress
+}
+
+/// `.pushbox.yml` `autofix:`.
+package struct AutofixSettings: Sendable, Equatable {
+    package var enabled: Bool = true
+    package var maxAttempts: Int?
+    package var protect: [String] = []
+    package init() {}
+}
+
+/// One entry of `.pushbox.yml` `vms:`.
+package struct VMEntry: Sendable, Equatable {
+    package var profile: String
+    package var run: String?
+    package var timeout: Duration?
+    package init(profile: String, run: String? = nil, timeout: Duration? = nil) {
+        self.profile = profile
+        self.run = run
+        self.timeout = timeout
+    }
+}
+
+/// The typed form of a repository's `.pushbox.yml` (or of a detected pipeline).
+package struct PipelineSpec: Sendable, Equatable {
+    package static let defaultImage = "pushbox/debian:bookworm"
+    package static let defaultTimeout: Duration = .seconds(20 * 60)
+
+    package var image: String = PipelineSpec.defaultImage
+    /// Globs of branch names (without `refs/heads/`) that trigger runs.
+    package var branches: [String] = ["*"]
+    package var env: [String: String] = [:]
+    /// Names of environment variables of the runner passed to steps and masked in logs.
+    package var secrets: [String] = []
+    package var timeout: Duration = PipelineSpec.defaultTimeout
+    package var resources = Resources()
+    package var network: NetworkMode = .none
+    package var steps: [Step] = []
+    package var autofix = AutofixSettings()
+    package var vms: [VMEntry] = []
+
+    package init(steps: [Step] = []) {
+        self.steps = steps
+    }
+
+    /// Whether a push to `branch` (short name) triggers a run.
+    package func triggers(branch: String) -> Bool {
+        branches.contains { Glob.matches($0, branch) }
+    }
+}
+
+/// Shell-style glob matching for branch filters and file patterns: `*` (any run of characters except
+/// `/` when `pathAware`), `**` (anything, `/` included), `?`, and literal characters.
+package enum Glob {
+    package static func matches(_ pattern: String, _ name: String, pathAware: Bool = false) -> Bool {
+        match(Array(pattern.unicodeScalars), 0, Array(name.unicodeScalars), 0, pathAware)
+    }
+
+    private static func match(_ p: [Unicode.Scalar], _ pi: Int, _ s: [Unicode.Scalar], _ si: Int, _ pathAware: Bool) -> Bool {
+        var pi = pi, si = si
+        while pi < p.count {
+            let c = p[pi]
+            if c == "*" {
+                let doubleStar = pi + 1 < p.count && p[pi + 1] == "*"
+                var next = pi + (doubleStar ? 2 : 1)
+                // "**/" also matches zero directories.
+                if doubleStar, next < p.count, p[next] == "/", match(p, next + 1, s, si, pathAware) { return true }
+                if doubleStar { next = pi + 2 }
+                var k = si
+                while true {
+                    if match(p, next, s, k, pathAware) { return true }
+                    if k >= s.count { return false }
+                    if pathAware && !doubleStar && s[k] == "/" { return false }
+                    k += 1
+                }
+            }
+            guard si < s.count else { return false }
+            if c == "?" {
+                if pathAware && s[si] == "/" { return false }
+            } else if c != s[si] {
+                return false
+            }
+            pi += 1
+            si += 1
+        }
+        return si == s.count
+    }
+}

@@ -1,0 +1,18 @@
+/// The life of a run: `queued → running → passed | failed | error | canceled`.
+/// `error` means configuration or infrastructure trouble (bad `.pushbox.yml`, missing image, engine down);
+/// `failed` means a step of the pipeline exited non-zero.
+package enum RunState: String, Codable, Sendable, CaseIterable {
+    case queued, running, passed, failed, error, canceled
+
+    package var isFinished: Bool {
+        switch self {
+        case .queued, .running: false
+        case .passed, .failed, .error, .canceled: true
+        }
+    }
+}
+
+/// The state of one step of a run. `skipped` steps come after a failed one.
+package enum StepState: String, Codable, Sendable {
+    case pending, running, passed, failed, error, skipped, canceled
+}

@@ -1,0 +1,116 @@
+import Foundation
+import Yams
+
+/// The runner's own settings, `$PUSHBOX_HOME/pushbox.yml`. Every key is optional; the defaults are those
+/// of `runner-config/pushbox.yml`. Secrets never live here, only the names of variables that hold them.
+package struct RunnerConfig: Sendable, Equatable {
+    package struct Autofix: Sendable, Equatable {
+        package var backend = "anthropic"
+        package var model = "claude-sonnet-5-5"
+        package var apiKeyEnv = "ANTHROPIC_API_KEY"
+        package var maxAttempts = 3
+        package var maxTurns = 30
+        package var maxCostUSD = 2.0
+    }
+
+    package struct VM: Sendable, Equatable {
+        package var profiles: String?
+        package var images: String?
+        package var concurrency = 1
+    }
+
+    /// Host and port of the HTTP listener.
+    package var listen = "127.0.0.1:7070"
+    /// Base of the links in notes and push output.
+    package var url = "http://127.0.0.1:7070"
+    package var concurrency = 2
+    /// `auto` or `unix:///path/to/engine.sock`.
+    package var engine = "auto"
+    /// Per step; beyond it the log ends with a truncation marker.
+    package var logCap: Int64 = 100 << 20
+    package var reconcileEvery: Duration = .seconds(60)
+    package var autofix = Autofix()
+    package var vm = VM()
+
+    package init() {}
+
+    private static let keys = ["listen", "url", "concurrency", "engine", "log_cap", "reconcile_every", "autofix", "vm"]
+
+    package static func parse(_ text: String, file: String) throws -> RunnerConfig {
+        let reader = YAMLReader(file: file)
+        var config = RunnerConfig()
+        guard let root = try reader.compose(text) else { return config }
+        var urlGiven = false
+        for (key, value, _) in try reader.mapping(root, "the runner configuration", allowed: keys) {
+            switch key {
+            case "listen":
+                config.listen = try reader.nonEmptyString(value, "listen")
+                guard ListenAddress(config.listen) != nil else {
+                    throw reader.fail(value, "listen must be HOST:PORT such as 127.0.0.1:7070, found \"\(config.listen)\"")
+                }
+            case "url":
+                config.url = try reader.nonEmptyString(value, "url")
+                while config.url.hasSuffix("/") { config.url.removeLast() }
+                urlGiven = true
+            case "concurrency": config.concurrency = try reader.int(value, "concurrency", range: 1...64)
+            case "engine":
+                config.engine = try reader.nonEmptyString(value, "engine")
+                guard config.engine == "auto" || config.engine.hasPrefix("unix://") else {
+                    throw reader.fail(value, "engine must be auto or unix:///path/to/engine.sock, found \"\(config.engine)\"")
+                }
+            case "log_cap": config.logCap = try reader.bytes(value, "log_cap")
+            case "reconcile_every": config.reconcileEvery = try reader.duration(value, "reconcile_every")
+            case "autofix": config.autofix = try autofix(reader, value)
+            case "vm":
+                for (k, v, _) in try reader.mapping(value, "vm", allowed: ["profiles", "images", "concurrency"]) {
+                    switch k {
+                    case "profiles": config.vm.profiles = try reader.nonEmptyString(v, "vm.profiles")
+                    case "images": config.vm.images = try reader.nonEmptyString(v, "vm.images")
+                    default: config.vm.concurrency = try reader.int(v, "vm.concurrency", range: 1...16)
+                    }
+                }
+            default: fatalError("unhandled runner config key \(key)")
+            }
+        }
+        if !urlGiven { config.url = "http://\(config.listen)" }
+        return config
+    }
+
+    private static func autofix(_ reader: YAMLReader, _ node: Node) throws -> Autofix {
+        var result = Autofix()
+        let allowed = ["backend", "model", "api_key_env", "max_attempts", "max_turns", "max_cost_usd"]
+        for (key, value, _) in try reader.mapping(node, "autofix", allowed: allowed) {
+            switch key {
+            case "backend":
+                result.backend = try reader.nonEmptyString(value, "autofix.backend")
+                guard ["anthropic", "claude-code", "command", "off"].contains(result.backend) else {
+                    throw reader.fail(value, "autofix.backend must be anthropic, claude-code, command or off")
+                }
+            case "model": result.model = try reader.nonEmptyString(value, "autofix.model")
+            case "api_key_env": result.apiKeyEnv = try reader.nonEmptyString(value, "autofix.api_key_env")
+            case "max_attempts": result.maxAttempts = try reader.int(value, "autofix.max_attempts", range: 1...10)
+            case "max_turns": result.maxTurns = try reader.int(value, "autofix.max_turns", range: 1...200)
+            default: result.maxCostUSD = try reader.double(value, "autofix.max_cost_usd", range: 0...1000)
+            }
+        }
+        return result
+    }
+}
+
+/// `HOST:PORT` of a TCP listener.
+package struct ListenAddress: Sendable, Equatable {
+    package var host: String
+    package var port: Int
+
+    package init?(_ text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+              (0...65535).contains(port) else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { return nil }
+        self.host = host
+        self.port = port
+    }
+
+    package var isLoopback: Bool { host == "127.0.0.1" || host == "::1" || host == "localhost" }
+}

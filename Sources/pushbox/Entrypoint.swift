@@ -1,0 +1,8 @@
+import CLI
+
+@main
+enum Entrypoint {
+    static func main() async {
+        await PushboxCommand.main()
+    }
+}
