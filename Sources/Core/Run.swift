@@ -1,0 +1,137 @@
+import Foundation
+
+/// A bare repository registered with the runner.
+package struct Repo: Codable, Sendable, Equatable {
+    package var id: Int64
+    package var name: String
+    package var path: String
+    package var createdAt: Date
+
+    package init(id: Int64, name: String, path: String, createdAt: Date) {
+        self.id = id
+        self.name = name
+        self.path = path
+        self.createdAt = createdAt
+    }
+}
+
+/// One ref update received from a `post-receive` hook, the spool, or the reconciliation scan.
+package struct RefUpdate: Codable, Sendable, Equatable, Hashable {
+    package var oldSHA: String
+    package var newSHA: String
+    package var ref: String
+
+    package init(oldSHA: String, newSHA: String, ref: String) {
+        self.oldSHA = oldSHA
+        self.newSHA = newSHA
+        self.ref = ref
+    }
+
+    package static let zeroSHA = String(repeating: "0", count: 40)
+    package var isDeletion: Bool { newSHA.allSatisfy { $0 == "0" } }
+    package var isCreation: Bool { oldSHA.allSatisfy { $0 == "0" } }
+    package var branch: String? { ref.hasPrefix("refs/heads/") ? String(ref.dropFirst("refs/heads/".count)) : nil }
+    package var tag: String? { ref.hasPrefix("refs/tags/") ? String(ref.dropFirst("refs/tags/".count)) : nil }
+    /// "main", "v1.0", or the full ref for anything else.
+    package var shortName: String { branch ?? tag ?? ref }
+}
+
+/// The recorded outcome of one step.
+package struct StepResult: Codable, Sendable, Equatable {
+    package var position: Int
+    package var name: String
+    package var command: String
+    package var state: StepState
+    package var exitCode: Int32?
+    package var timedOut: Bool
+    package var startedAt: Date?
+    package var finishedAt: Date?
+    package var testsPassed: Int?
+    package var testsFailed: Int?
+    package var testsSkipped: Int?
+    package var logBytes: Int64
+    package var truncated: Bool
+
+    package init(position: Int, name: String, command: String, state: StepState = .pending, exitCode: Int32? = nil,
+                 timedOut: Bool = false, startedAt: Date? = nil, finishedAt: Date? = nil, testsPassed: Int? = nil,
+                 testsFailed: Int? = nil, testsSkipped: Int? = nil, logBytes: Int64 = 0, truncated: Bool = false) {
+        self.position = position
+        self.name = name
+        self.command = command
+        self.state = state
+        self.exitCode = exitCode
+        self.timedOut = timedOut
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.testsPassed = testsPassed
+        self.testsFailed = testsFailed
+        self.testsSkipped = testsSkipped
+        self.logBytes = logBytes
+        self.truncated = truncated
+    }
+
+    package var duration: Duration? {
+        guard let startedAt, let finishedAt else { return nil }
+        return .milliseconds(Int64((finishedAt.timeIntervalSince(startedAt) * 1000).rounded()))
+    }
+}
+
+/// One numbered execution of the pipeline for a pushed commit.
+package struct Run: Codable, Sendable, Equatable {
+    package var id: Int64
+    package var repoID: Int64
+    package var repoName: String
+    package var ref: String
+    package var sha: String
+    /// The ref's previous value in the push (all zeros for a new branch), when known.
+    package var oldSHA: String?
+    package var state: RunState
+    /// Why it ended `error` or `canceled`, or what was detected; one line.
+    package var message: String?
+    /// `make (Makefile)` when the pipeline was detected rather than read from `.pushbox.yml`.
+    package var detected: String?
+    package var image: String?
+    package var sandboxID: String?
+    package var supersededBy: Int64?
+    /// How often a daemon restart put this run back in the queue.
+    package var requeues: Int
+    package var retryOf: Int64?
+    /// Where the run came from: hook, spool, scan, run (foreground), retry.
+    package var source: String
+    package var createdAt: Date
+    package var startedAt: Date?
+    package var finishedAt: Date?
+    package var steps: [StepResult]
+
+    package init(id: Int64, repoID: Int64, repoName: String, ref: String, sha: String, oldSHA: String? = nil,
+                 state: RunState = .queued, message: String? = nil, detected: String? = nil, image: String? = nil,
+                 sandboxID: String? = nil, supersededBy: Int64? = nil, requeues: Int = 0, retryOf: Int64? = nil,
+                 source: String = "hook", createdAt: Date = Date(), startedAt: Date? = nil, finishedAt: Date? = nil,
+                 steps: [StepResult] = []) {
+        self.id = id
+        self.repoID = repoID
+        self.repoName = repoName
+        self.ref = ref
+        self.sha = sha
+        self.oldSHA = oldSHA
+        self.state = state
+        self.message = message
+        self.detected = detected
+        self.image = image
+        self.sandboxID = sandboxID
+        self.supersededBy = supersededBy
+        self.requeues = requeues
+        self.retryOf = retryOf
+        self.source = source
+        self.createdAt = createdAt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.steps = steps
+    }
+
+    package var shortRef: String { RefUpdate(oldSHA: "", newSHA: sha, ref: ref).shortName }
+    package var duration: Duration? {
+        guard let startedAt, let finishedAt else { return nil }
+        return .milliseconds(Int64((finishedAt.timeIntervalSince(startedAt) * 1000).rounded()))
+    }
+}

@@ -1,0 +1,354 @@
+import Core
+import Foundation
+import Git
+import Logging
+import Store
+
+/// Everything a run needs from outside the pipeline, injected by the composition root (CLI).
+package struct RunEnvironment: Sendable {
+    package var home: RunnerHome
+    package var config: RunnerConfig
+    package var store: RunStore
+    package var executor: any JobExecutor
+    package var reporters: [any RunReporter]
+    package var testReader: any TestResultReader
+    package var hub: LogHub
+    /// The runner's own environment: where `secrets:` are looked up.
+    package var processEnvironment: [String: String]
+    /// Labels every sandbox of this runner carries (lets a restarted daemon find its orphans).
+    package var sandboxLabels: [String: String]
+
+    package init(home: RunnerHome, config: RunnerConfig, store: RunStore, executor: any JobExecutor,
+                 reporters: [any RunReporter], testReader: any TestResultReader, hub: LogHub,
+                 processEnvironment: [String: String], sandboxLabels: [String: String] = [:]) {
+        self.home = home
+        self.config = config
+        self.store = store
+        self.executor = executor
+        self.reporters = reporters
+        self.testReader = testReader
+        self.hub = hub
+        self.processEnvironment = processEnvironment
+        self.sandboxLabels = sandboxLabels
+    }
+}
+
+/// Why a run ended before or outside its steps; becomes the run's `error` message.
+struct RunAbort: Error {
+    var state: RunState
+    var message: String
+}
+
+/// Executes one claimed run, top to bottom: checkout, pipeline, report. Every stage is a call in
+/// `execute`; nothing hides in a callback.
+package struct RunDriver: Sendable {
+    package let environment: RunEnvironment
+
+    package init(environment: RunEnvironment) { self.environment = environment }
+
+    private var store: RunStore { environment.store }
+
+    /// Runs `run` (already `running` in the store) to a final state, records it, writes the run's files
+    /// and calls the reporters. Cancelling the calling task cancels the run.
+    @discardableResult
+    package func execute(_ run: Run, logger: Logger) async -> Run {
+        var logger = logger
+        logger[metadataKey: "run"] = "\(run.id)"
+        let files = environment.home.run(run.id)
+        let started = Date()
+        var outcome: (state: RunState, message: String?)
+        do {
+            let repo = try repository(of: run)
+            // 1. checkout: the pipeline definition and the tree of the pushed commit
+            let pipeline = try loadPipeline(run, repo: repo)
+            try store.update(runID: run.id, detected: pipeline.detected, image: pipeline.spec.image)
+            try checkout(run, repo: repo, into: files)
+            // 2. pipeline: every step in one fresh sandbox
+            outcome = try await runSteps(run, spec: pipeline.spec, files: files, logger: logger)
+        } catch let abort as RunAbort {
+            outcome = (abort.state, abort.message)
+        } catch is CancellationError {
+            outcome = (.canceled, "canceled")
+        } catch {
+            outcome = (Task.isCancelled ? .canceled : .error, Task.isCancelled ? "canceled" : "\(error)")
+        }
+        if Task.isCancelled && outcome.state != .canceled { outcome = (.canceled, "canceled") }
+        // 3. report: store, metadata.json, note and other reporters
+        do {
+            try store.finish(runID: run.id, state: outcome.state, message: outcome.message)
+        } catch {
+            logger.error("cannot record the end of the run: \(error)")
+        }
+        let finished = (try? store.run(id: run.id)) ?? run
+        writeMetadata(finished, files: files, started: started, logger: logger)
+        await environment.hub.runFinished(runID: run.id)
+        if let repo = try? store.repo(id: run.repoID) {
+            for reporter in environment.reporters { await reporter.runFinished(finished, repoPath: repo.path) }
+        }
+        logger.info("run finished", metadata: ["state": "\(finished.state.rawValue)"])
+        return finished
+    }
+
+    private func repository(of run: Run) throws -> Repository {
+        guard let repo = try store.repo(id: run.repoID) else {
+            throw RunAbort(state: .error, message: "repository \(run.repoName) is no longer registered")
+        }
+        do {
+            return try Repository.open(at: URL(fileURLWithPath: repo.path))
+        } catch {
+            throw RunAbort(state: .error, message: "cannot open \(repo.path): \(error)")
+        }
+    }
+
+    /// `.pushbox.yml` at the pushed commit, or a detected pipeline.
+    package struct LoadedPipeline: Sendable {
+        package var spec: PipelineSpec
+        package var detected: String?
+    }
+
+    package static func loadPipeline(repo: Repository, commit: ObjectID) throws -> LoadedPipeline {
+        let data: Data?
+        do {
+            data = try repo.readFile(PipelineParser.fileName, at: commit, maxBytes: 1 << 20)
+        } catch {
+            throw RunAbort(state: .error, message: "cannot read \(PipelineParser.fileName): \(error)")
+        }
+        if let data {
+            guard let text = String(data: data, encoding: .utf8) else {
+                throw RunAbort(state: .error, message: "\(PipelineParser.fileName) is not UTF-8 text")
+            }
+            do {
+                return LoadedPipeline(spec: try PipelineParser.parse(text), detected: nil)
+            } catch let error as SpecError {
+                throw RunAbort(state: .error, message: error.description)
+            }
+        }
+        let names = Set(try repo.fileNames(at: commit))
+        let detected = PipelineDetector.detect(topLevel: names) { name in
+            (try? repo.readFile(name, at: commit, maxBytes: 256 << 10)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) }
+        }
+        guard let detected else { throw RunAbort(state: .error, message: PipelineDetector.nothingDetectedMessage) }
+        return LoadedPipeline(spec: detected.spec, detected: detected.summary)
+    }
+
+    private func loadPipeline(_ run: Run, repo: Repository) throws -> LoadedPipeline {
+        guard let commit = ObjectID(hex: run.sha) else { throw RunAbort(state: .error, message: "\(run.sha) is not an object id") }
+        do {
+            _ = try repo.commit(commit)
+        } catch {
+            throw RunAbort(state: .error, message: "commit \(run.sha) is not in the repository (\(error))")
+        }
+        return try Self.loadPipeline(repo: repo, commit: commit)
+    }
+
+    /// Exports the commit's tree into a fresh `workspace/`, owned by the sandbox user (uid 1000).
+    private func checkout(_ run: Run, repo: Repository, into files: RunFiles) throws {
+        let fm = FileManager.default
+        try? fm.removeItem(at: files.workspace)
+        try? fm.removeItem(at: files.logs)
+        try fm.createDirectory(at: files.logs, withIntermediateDirectories: true)
+        let started = ContinuousClock.now
+        let report: ExportReport
+        do {
+            // Object id validity was checked by loadPipeline.
+            report = try repo.export(ObjectID(hex: run.sha)!, to: files.workspace)
+        } catch {
+            throw RunAbort(state: .error, message: "checkout failed: \(error)")
+        }
+        try Ownership.give(files.workspace, uid: Ownership.sandboxUID, gid: Ownership.sandboxUID)
+        var lines = ["checkout \(run.sha) (\(run.ref)): \(report.files) files, \(report.symlinks) symlinks in \(Units.format(ContinuousClock.now - started))"]
+        if !report.unsafeSymlinks.isEmpty {
+            lines.append("symlinks pointing outside the workspace (kept as links, never followed by the runner): \(report.unsafeSymlinks.joined(separator: ", "))")
+        }
+        if !report.submodules.isEmpty {
+            lines.append("submodules are not supported; left empty: \(report.submodules.joined(separator: ", "))")
+        }
+        if !report.refused.isEmpty {
+            lines.append("entries refused: \(report.refused.map(\.description).joined(separator: "; "))")
+        }
+        try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: files.root.appendingPathComponent("checkout.log"))
+    }
+
+    /// Runs the steps in one sandbox; returns the run's final state and message.
+    private func runSteps(_ run: Run, spec: PipelineSpec, files: RunFiles, logger: Logger) async throws -> (RunState, String?) {
+        var results = spec.steps.enumerated().map { StepResult(position: $0.offset, name: $0.element.name, command: $0.element.run) }
+        try store.setSteps(runID: run.id, results)
+        var secrets: [String] = []
+        var env = spec.env
+        for name in spec.secrets {
+            guard let value = environment.processEnvironment[name] else {
+                throw RunAbort(state: .error, message: "secret \(name) is listed in .pushbox.yml but not set in the runner's environment")
+            }
+            env[name] = value
+            secrets.append(value)
+        }
+        env["CI"] = env["CI"] ?? "true"
+        env["PUSHBOX"] = "true"
+        env["PUSHBOX_RUN_ID"] = String(run.id)
+        env["PUSHBOX_REF"] = run.ref
+        env["PUSHBOX_SHA"] = run.sha
+        env["HOME"] = "/home/ci"
+        let masker = SecretMasker(secrets: secrets)
+        var labels = environment.sandboxLabels
+        labels["pushbox.run"] = String(run.id)
+        labels["pushbox.repo"] = run.repoName
+        let runSpec = RunSpec(runID: run.id, image: spec.image, workspace: files.workspace, environment: env,
+                              resources: spec.resources, network: spec.network, labels: labels)
+        let deadline = ContinuousClock.now + spec.timeout
+
+        let sandbox: any Sandbox
+        do {
+            sandbox = try await environment.executor.makeSandbox(for: runSpec, logger: logger)
+        } catch let error as SandboxError {
+            throw RunAbort(state: .error, message: error.message)
+        }
+        try? store.update(runID: run.id, sandboxID: sandbox.id)
+        var outcome: (RunState, String?) = (.passed, nil)
+        do {
+            for index in results.indices {
+                let step = spec.steps[index]
+                results[index].state = .running
+                results[index].startedAt = Date()
+                try store.updateStep(runID: run.id, results[index])
+                await environment.hub.changed(runID: run.id)
+                let log = try StepLogFile(url: files.log(step: step.name), cap: environment.config.logCap,
+                                          masker: masker, hub: environment.hub, runID: run.id)
+                let status: ExitStatus
+                do {
+                    status = try await Self.run(step, in: sandbox, log: log, deadline: deadline)
+                } catch {
+                    let closed = await log.close()
+                    results[index].finishedAt = Date()
+                    results[index].logBytes = closed.bytes
+                    results[index].state = Task.isCancelled ? .canceled : .error
+                    try? store.updateStep(runID: run.id, results[index])
+                    throw error
+                }
+                if status.timedOut {
+                    await log.note("\n[pushbox] timed out after \(Units.format(spec.timeout)) (timeout: in .pushbox.yml)\n")
+                } else if status.code == 137 {
+                    await log.note("\n[pushbox] killed (out of memory or limit): exit 137\n")
+                }
+                let closed = await log.close()
+                results[index].finishedAt = Date()
+                results[index].exitCode = status.code
+                results[index].timedOut = status.timedOut
+                results[index].logBytes = closed.bytes
+                results[index].truncated = closed.truncated
+                results[index].state = status.succeeded ? .passed : .failed
+                let junit = step.junit.map { JUnitFiles.find($0, in: files.workspace) } ?? []
+                if let counts = environment.testReader.testCounts(log: files.log(step: step.name), junitFiles: junit) {
+                    results[index].testsPassed = counts.passed
+                    results[index].testsFailed = counts.failed
+                    results[index].testsSkipped = counts.skipped
+                }
+                try store.updateStep(runID: run.id, results[index])
+                if !status.succeeded {
+                    for later in results.indices where later > index {
+                        results[later].state = .skipped
+                        try store.updateStep(runID: run.id, results[later])
+                    }
+                    outcome = (.failed, "step \(step.name) \(status.timedOut ? "timed out after \(Units.format(spec.timeout))" : "failed (\(status.summary))")")
+                    break
+                }
+            }
+        } catch {
+            await sandbox.destroy()
+            throw error
+        }
+        await sandbox.destroy()
+        return outcome
+    }
+
+    /// One step, bounded by the run's deadline: past it the step is stopped and reported as timed out.
+    static func run(_ step: Step, in sandbox: any Sandbox, log: any LogSink, deadline: ContinuousClock.Instant) async throws -> ExitStatus {
+        try await withThrowingTaskGroup(of: ExitStatus?.self) { group in
+            group.addTask { try await sandbox.run(step, log: log) }
+            group.addTask {
+                try await Task.sleep(until: deadline, clock: .continuous)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next() else { return ExitStatus(code: 124, timedOut: true) }
+            if let status = first { return status }
+            // The deadline won: stop the step (cancellation kills the sandbox's processes).
+            group.cancelAll()
+            _ = try? await group.next()
+            return ExitStatus(code: 124, timedOut: true)
+        }
+    }
+
+    private func writeMetadata(_ run: Run, files: RunFiles, started: Date, logger: Logger) {
+        let metadata = RunMetadata(run: run, url: "\(environment.config.url)/runs/\(run.id)")
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        do {
+            try FileManager.default.createDirectory(at: files.root, withIntermediateDirectories: true)
+            try encoder.encode(metadata).write(to: files.metadata, options: .atomic)
+        } catch {
+            logger.error("cannot write \(files.metadata.path): \(error)")
+        }
+    }
+}
+
+/// `runs/<id>/metadata.json`: the seed's fields, stable names.
+package struct RunMetadata: Codable, Sendable {
+    package struct StepEntry: Codable, Sendable {
+        var name: String
+        var command: String
+        var state: String
+        var exitCode: Int32?
+        var timedOut: Bool
+        var startedAt: Date?
+        var finishedAt: Date?
+        var durationSeconds: Double?
+        var tests: TestCounts?
+        var logBytes: Int64
+        var logTruncated: Bool
+    }
+
+    var runId: Int64
+    var repo: String
+    var ref: String
+    var sha: String
+    var state: String
+    var message: String?
+    var detected: String?
+    var image: String?
+    var containerId: String?
+    var createdAt: Date
+    var startedAt: Date?
+    var finishedAt: Date?
+    var durationSeconds: Double?
+    var url: String
+    var steps: [StepEntry]
+
+    package init(run: Run, url: String) {
+        runId = run.id
+        repo = run.repoName
+        ref = run.ref
+        sha = run.sha
+        state = run.state.rawValue
+        message = run.message
+        detected = run.detected
+        image = run.image
+        containerId = run.sandboxID
+        createdAt = run.createdAt
+        startedAt = run.startedAt
+        finishedAt = run.finishedAt
+        durationSeconds = run.duration.map(Self.seconds)
+        self.url = url
+        steps = run.steps.map { step in
+            StepEntry(name: step.name, command: step.command, state: step.state.rawValue, exitCode: step.exitCode,
+                      timedOut: step.timedOut, startedAt: step.startedAt, finishedAt: step.finishedAt,
+                      durationSeconds: step.duration.map(Self.seconds),
+                      tests: step.testsPassed.map { TestCounts(passed: $0, failed: step.testsFailed ?? 0, skipped: step.testsSkipped ?? 0) },
+                      logBytes: step.logBytes, logTruncated: step.truncated)
+        }
+    }
+
+    private static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+}

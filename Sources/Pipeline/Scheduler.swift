@@ -1,0 +1,272 @@
+import Core
+import Foundation
+import Git
+import Logging
+import Store
+
+/// What became of one ref update handed to the scheduler; one `pushbox:` line in the push output.
+package struct SubmitResult: Codable, Sendable, Equatable {
+    package enum Status: String, Codable, Sendable {
+        case queued, skipped, deleted, rejected
+    }
+
+    package var ref: String
+    package var sha: String
+    package var status: Status
+    package var runID: Int64?
+    package var url: String?
+    /// Older queued runs of the same ref that this push superseded.
+    package var superseded: [Int64]
+    package var message: String?
+
+    /// The line the hook prints (git shows it to the pusher prefixed with `remote: `).
+    package var line: String {
+        let name = RefUpdate(oldSHA: "", newSHA: sha, ref: ref).shortName
+        switch status {
+        case .queued:
+            var text = "pushbox: run \(runID ?? 0) queued for \(name) (\(sha.prefix(7)))"
+            if let url { text += " \(url)" }
+            if !superseded.isEmpty { text += " (supersedes run \(superseded.map(String.init).joined(separator: ", ")))" }
+            return text
+        case .skipped: return "pushbox: \(name) skipped: \(message ?? "filtered")"
+        case .deleted: return "pushbox: \(name) deleted; nothing to run"
+        case .rejected: return "pushbox: \(name) not run: \(message ?? "rejected")"
+        }
+    }
+}
+
+/// The queue's one owner: accepts pushes, starts runs up to the concurrency limit (FIFO; one run at a
+/// time per repository and ref, so notes land in push order), supersedes queued runs of a ref that was
+/// pushed again, cancels and retries, and reconciles with the repositories and the spool.
+package actor Scheduler {
+    private let environment: RunEnvironment
+    private let driver: RunDriver
+    private let logger: Logger
+    private var active: [Int64: (key: String, task: Task<Void, Never>)] = [:]
+    private var reconcileTask: Task<Void, Never>?
+
+    package init(environment: RunEnvironment, logger: Logger) {
+        self.environment = environment
+        self.driver = RunDriver(environment: environment)
+        self.logger = logger
+    }
+
+    private var store: RunStore { environment.store }
+    private var concurrency: Int { environment.config.concurrency }
+
+    // MARK: start and stop
+
+    /// Recovers what a crash left, drains the spool, scans the repositories, starts queued runs, and
+    /// keeps reconciling every `reconcile_every`.
+    package func start() {
+        do {
+            let recovered = try store.recoverInterrupted()
+            if !recovered.requeued.isEmpty { logger.notice("re-queued runs interrupted by a restart: \(recovered.requeued)") }
+            if !recovered.failed.isEmpty { logger.warning("runs interrupted twice, now error: \(recovered.failed)") }
+        } catch {
+            logger.error("cannot recover interrupted runs: \(error)")
+        }
+        reconcile()
+        let every = environment.config.reconcileEvery
+        reconcileTask = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: every)
+                guard !Task.isCancelled else { return }
+                await self?.reconcile()
+            }
+        }
+    }
+
+    /// Stops reconciling and cancels running runs (they end `canceled`… unless the daemon is killed first,
+    /// in which case the next start re-queues them).
+    package func stop() async {
+        reconcileTask?.cancel()
+        let tasks = active.values.map(\.task)
+        for task in tasks { task.cancel() }
+        for task in tasks { await task.value }
+    }
+
+    /// Drains the spool, scans every repository for heads without runs, and fills free slots.
+    package func reconcile() {
+        drainSpool()
+        for repo in (try? store.repos()) ?? [] { scan(repo) }
+        pump()
+    }
+
+    // MARK: intake
+
+    /// Queues runs for the ref updates of one push to the repository at `repoPath`.
+    package func submit(repoPath: String, updates: [RefUpdate], source: String) throws -> [SubmitResult] {
+        let path = URL(fileURLWithPath: repoPath).standardizedFileURL.path
+        guard let repo = try store.repo(path: path) ?? store.repo(path: repoPath) else {
+            throw StoreError("\(repoPath) is not registered with pushbox (run `pushbox repo add \(repoPath)`)")
+        }
+        var results: [SubmitResult] = []
+        for update in updates {
+            results.append(try submit(repo: repo, update: update, source: source))
+        }
+        pump()
+        return results
+    }
+
+    private func submit(repo: Repo, update: RefUpdate, source: String) throws -> SubmitResult {
+        var result = SubmitResult(ref: update.ref, sha: update.newSHA, status: .queued, superseded: [])
+        if update.isDeletion {
+            try store.recordPush(repo: repo, update: update, source: source)
+            result.status = .deleted
+            return result
+        }
+        if let reason = skipReason(repo: repo, update: update) {
+            try store.recordPush(repo: repo, update: update, source: source)
+            result.status = .skipped
+            result.message = reason
+            return result
+        }
+        let enqueued = try store.enqueue(repo: repo, update: update, source: source)
+        result.runID = enqueued.run.id
+        result.url = "\(environment.config.url)/runs/\(enqueued.run.id)"
+        result.superseded = enqueued.superseded
+        logger.info("run queued", metadata: ["run": "\(enqueued.run.id)", "repo": "\(repo.name)", "ref": "\(update.ref)"])
+        return result
+    }
+
+    /// Why a pushed ref starts no run, or nil. A `.pushbox.yml` that cannot be parsed still runs (and
+    /// ends `error` with the parse error in its note) so the mistake is reported, not hidden.
+    private func skipReason(repo: Repo, update: RefUpdate) -> String? {
+        if update.branch == nil && update.tag == nil { return "only branches and tags are run" }
+        guard let branch = update.branch else { return nil }
+        guard let git = try? Repository.open(at: URL(fileURLWithPath: repo.path)),
+              let commit = ObjectID(hex: update.newSHA),
+              let pipeline = try? RunDriver.loadPipeline(repo: git, commit: commit) else { return nil }
+        guard pipeline.spec.triggers(branch: branch) else {
+            return "not in branches: \(pipeline.spec.branches.joined(separator: ", "))"
+        }
+        return nil
+    }
+
+    // MARK: the queue
+
+    private func key(_ run: Run) -> String { "\(run.repoID)\u{0}\(run.ref)" }
+
+    /// Starts queued runs while slots are free, oldest first, skipping refs that already have a run going.
+    private func pump() {
+        guard active.count < concurrency else { return }
+        let queued: [Run]
+        do {
+            queued = try store.queuedRuns()
+        } catch {
+            logger.error("cannot read the queue: \(error)")
+            return
+        }
+        var busy = Set(active.values.map(\.key))
+        for run in queued where active.count < concurrency && !busy.contains(key(run)) {
+            do {
+                guard try store.claim(runID: run.id) else { continue }
+            } catch {
+                logger.error("cannot start run \(run.id): \(error)")
+                continue
+            }
+            busy.insert(key(run))
+            var claimed = run
+            claimed.state = .running
+            let driver = self.driver
+            let logger = self.logger
+            let task = Task { [weak self] in
+                await driver.execute(claimed, logger: logger)
+                await self?.finished(run.id)
+            }
+            active[run.id] = (key(run), task)
+        }
+    }
+
+    private func finished(_ runID: Int64) {
+        active[runID] = nil
+        pump()
+    }
+
+    package var runningCount: Int { active.count }
+
+    // MARK: control
+
+    package enum CancelOutcome: Sendable, Equatable {
+        case canceled, stopping, alreadyFinished, notFound
+    }
+
+    package func cancel(runID: Int64) throws -> CancelOutcome {
+        if let entry = active[runID] {
+            entry.task.cancel()
+            return .stopping
+        }
+        guard let run = try store.run(id: runID) else { return .notFound }
+        guard !run.state.isFinished else { return .alreadyFinished }
+        try store.finish(runID: runID, state: .canceled, message: "canceled before it started")
+        if let repo = try store.repo(id: run.repoID), let finished = try store.run(id: runID) {
+            let reporters = environment.reporters
+            Task { for reporter in reporters { await reporter.runFinished(finished, repoPath: repo.path) } }
+        }
+        return .canceled
+    }
+
+    /// Queues a new run of the same commit and ref.
+    package func retry(runID: Int64) throws -> Run {
+        guard let run = try store.run(id: runID) else { throw StoreError("no run \(runID)") }
+        guard let repo = try store.repo(id: run.repoID) else { throw StoreError("repository of run \(runID) is no longer registered") }
+        let update = RefUpdate(oldSHA: run.oldSHA ?? RefUpdate.zeroSHA, newSHA: run.sha, ref: run.ref)
+        let enqueued = try store.enqueue(repo: repo, update: update, source: "retry", retryOf: runID)
+        pump()
+        return enqueued.run
+    }
+
+    // MARK: reconciliation
+
+    private func drainSpool() {
+        let spool = Spool(directory: environment.home.spool)
+        for (file, event) in spool.pending() {
+            switch event {
+            case let .success(event):
+                do {
+                    let results = try submit(repoPath: event.repoPath, updates: event.updates, source: "spool")
+                    logger.notice("drained spooled push", metadata: ["file": "\(file.lastPathComponent)", "runs": "\(results.compactMap(\.runID))"])
+                    spool.remove(file)
+                } catch let error as StoreError {
+                    // Repository no longer registered: the event can never be run; keep a record in the log.
+                    logger.error("dropping spooled push \(file.lastPathComponent): \(error)")
+                    spool.remove(file)
+                } catch {
+                    logger.error("cannot drain \(file.lastPathComponent), will retry: \(error)")
+                    return
+                }
+            case let .failure(error):
+                logger.error("\(error)")
+            }
+        }
+    }
+
+    /// Queues runs for branch heads the runner has not seen (pushed while no hook or daemon was there).
+    private func scan(_ repo: Repo) {
+        let heads: [(name: String, target: ObjectID)]
+        do {
+            heads = try Repository.open(at: URL(fileURLWithPath: repo.path)).references(prefix: "refs/heads/")
+        } catch {
+            logger.warning("cannot scan \(repo.path): \(error)")
+            return
+        }
+        guard let known = try? store.knownHeads(repoID: repo.id) else { return }
+        var seen: [String: String] = [:]
+        for head in heads where known[head.name] != head.target.hex {
+            if head.name.hasPrefix("refs/heads/autofix/") { seen[head.name] = head.target.hex; continue }
+            let update = RefUpdate(oldSHA: known[head.name] ?? RefUpdate.zeroSHA, newSHA: head.target.hex, ref: head.name)
+            do {
+                if try store.hasRun(repoID: repo.id, sha: head.target.hex) {
+                    seen[head.name] = head.target.hex
+                } else {
+                    let result = try submit(repo: repo, update: update, source: "scan")
+                    logger.notice("scan found an unseen head", metadata: ["repo": "\(repo.name)", "ref": "\(head.name)", "status": "\(result.status.rawValue)"])
+                }
+            } catch {
+                logger.error("cannot queue \(head.name) of \(repo.name): \(error)")
+            }
+        }
+        try? store.rememberHeads(repoID: repo.id, seen)
+    }
+}

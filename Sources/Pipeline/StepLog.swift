@@ -1,0 +1,106 @@
+import Core
+import Foundation
+
+/// Wakes followers of a run's logs when new output is written or a step ends. No polling: a follower
+/// awaits the next change, then reads the files from where it stopped.
+package actor LogHub {
+    private var followers: [Int64: [UUID: AsyncStream<Void>.Continuation]] = [:]
+
+    package init() {}
+
+    /// A stream that yields once per change of `runID`'s logs (coalesced), until `runFinished`.
+    package func follow(runID: Int64) -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let id = UUID()
+        followers[runID, default: [:]][id] = continuation
+        continuation.onTermination = { [weak self] _ in
+            Task { await self?.drop(runID: runID, id: id) }
+        }
+        return stream
+    }
+
+    package func changed(runID: Int64) {
+        followers[runID]?.values.forEach { $0.yield() }
+    }
+
+    package func runFinished(runID: Int64) {
+        followers[runID]?.values.forEach {
+            $0.yield()
+            $0.finish()
+        }
+        followers[runID] = nil
+    }
+
+    private func drop(runID: Int64, id: UUID) {
+        followers[runID]?[id] = nil
+        if followers[runID]?.isEmpty == true { followers[runID] = nil }
+    }
+}
+
+/// Writes one step's output to `logs/<step>.log` as it arrives: secrets masked, bytes kept as they are
+/// (no UTF-8 decoding), at most `cap` bytes, then a `[truncated: N bytes]` marker when the step ends.
+package actor StepLogFile: LogSink {
+    private let handle: FileHandle
+    private let cap: Int64
+    private var masker: StreamingMasker
+    private let hub: LogHub?
+    private let runID: Int64
+    private(set) var written: Int64 = 0
+    private(set) var dropped: Int64 = 0
+    /// The last 64 KiB, for test-summary parsing without re-reading a huge file.
+    private(set) var tail = Data()
+    private static let tailSize = 64 << 10
+
+    package init(url: URL, cap: Int64, masker: SecretMasker, hub: LogHub?, runID: Int64) throws {
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+            throw SandboxError("cannot create log file \(url.path)")
+        }
+        handle = try FileHandle(forWritingTo: url)
+        self.cap = cap
+        self.masker = StreamingMasker(masker)
+        self.hub = hub
+        self.runID = runID
+    }
+
+    package func write(_ bytes: Data, from stream: LogStream) async {
+        append(masker.push(bytes))
+    }
+
+    /// Writes a line of the runner's own (e.g. "[pushbox] step exited 1"), bypassing nothing: it is masked too.
+    package func note(_ text: String) {
+        append(masker.push(Data(text.utf8)))
+    }
+
+    private func append(_ data: Data) {
+        guard !data.isEmpty else { return }
+        let room = max(0, cap - written)
+        let accepted = data.prefix(Int(min(Int64(data.count), room)))
+        if !accepted.isEmpty {
+            do {
+                try handle.write(contentsOf: accepted)
+                written += Int64(accepted.count)
+                tail.append(accepted)
+                if tail.count > Self.tailSize * 2 { tail = Data(tail.suffix(Self.tailSize)) }
+            } catch {
+                dropped += Int64(accepted.count)
+            }
+        }
+        dropped += Int64(data.count - accepted.count)
+        if let hub { Task { await hub.changed(runID: runID) } }
+    }
+
+    /// Flushes the masker, writes the truncation marker if bytes were dropped, and closes the file.
+    /// Returns the bytes written and whether the log was truncated.
+    package func close() -> (bytes: Int64, truncated: Bool, tail: Data) {
+        append(masker.finish())
+        if dropped > 0 {
+            let marker = Data("\n[truncated: \(dropped) bytes]\n".utf8)
+            try? handle.write(contentsOf: marker)
+            written += Int64(marker.count)
+        }
+        try? handle.synchronize()
+        try? handle.close()
+        return (written, dropped > 0, Data(tail.suffix(Self.tailSize)))
+    }
+}

@@ -1,0 +1,389 @@
+import Core
+import Foundation
+import GRDB
+
+/// What a store operation refused, in words for the user.
+package struct StoreError: Error, CustomStringConvertible, Equatable {
+    package var message: String
+    package init(_ message: String) { self.message = message }
+    package var description: String { message }
+}
+
+/// The durable state of the runner: repos, pushes, runs and their steps, in one SQLite file (WAL mode, so
+/// the daemon, the hook and `pushbox run` can use it at once). Every state change is one transaction.
+package final class RunStore: Sendable {
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    package init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        pool = try DatabasePool(path: path, configuration: config)
+        try Self.migrator.migrate(pool)
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE repos (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL UNIQUE,
+                    path TEXT NOT NULL UNIQUE,
+                    created_at DOUBLE NOT NULL
+                );
+                CREATE TABLE pushes (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+                    ref TEXT NOT NULL,
+                    old_sha TEXT NOT NULL,
+                    new_sha TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    received_at DOUBLE NOT NULL
+                );
+                CREATE TABLE runs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+                    push_id INTEGER REFERENCES pushes(id) ON DELETE SET NULL,
+                    ref TEXT NOT NULL,
+                    sha TEXT NOT NULL,
+                    old_sha TEXT,
+                    state TEXT NOT NULL,
+                    message TEXT,
+                    detected TEXT,
+                    image TEXT,
+                    sandbox_id TEXT,
+                    superseded_by INTEGER,
+                    requeues INTEGER NOT NULL DEFAULT 0,
+                    retry_of INTEGER,
+                    source TEXT NOT NULL,
+                    created_at DOUBLE NOT NULL,
+                    started_at DOUBLE,
+                    finished_at DOUBLE
+                );
+                CREATE INDEX runs_state ON runs(state);
+                CREATE INDEX runs_repo_sha ON runs(repo_id, sha);
+                CREATE TABLE steps (
+                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    position INTEGER NOT NULL,
+                    name TEXT NOT NULL,
+                    command TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    exit_code INTEGER,
+                    timed_out BOOLEAN NOT NULL DEFAULT 0,
+                    started_at DOUBLE,
+                    finished_at DOUBLE,
+                    tests_passed INTEGER,
+                    tests_failed INTEGER,
+                    tests_skipped INTEGER,
+                    log_bytes INTEGER NOT NULL DEFAULT 0,
+                    truncated BOOLEAN NOT NULL DEFAULT 0,
+                    PRIMARY KEY (run_id, position)
+                );
+                CREATE TABLE ref_heads (
+                    repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+                    ref TEXT NOT NULL,
+                    sha TEXT NOT NULL,
+                    PRIMARY KEY (repo_id, ref)
+                );
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: repos
+
+    package func addRepo(name: String, path: String) throws -> Repo {
+        try pool.write { db in
+            if let existing = try Row.fetchOne(db, sql: "SELECT name FROM repos WHERE path = ?", arguments: [path]) {
+                throw StoreError("\(path) is already registered as \"\(existing["name"] as String)\"")
+            }
+            if try Row.fetchOne(db, sql: "SELECT 1 FROM repos WHERE name = ?", arguments: [name]) != nil {
+                throw StoreError("a repository named \"\(name)\" is already registered; choose another with --name")
+            }
+            let now = Date()
+            try db.execute(sql: "INSERT INTO repos (name, path, created_at) VALUES (?, ?, ?)",
+                           arguments: [name, path, now.timeIntervalSince1970])
+            return Repo(id: db.lastInsertedRowID, name: name, path: path, createdAt: now)
+        }
+    }
+
+    package func repos() throws -> [Repo] {
+        try pool.read { db in try Row.fetchAll(db, sql: "SELECT * FROM repos ORDER BY name").map(Self.repo) }
+    }
+
+    package func repo(named name: String) throws -> Repo? {
+        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM repos WHERE name = ?", arguments: [name]).map(Self.repo) }
+    }
+
+    package func repo(path: String) throws -> Repo? {
+        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM repos WHERE path = ?", arguments: [path]).map(Self.repo) }
+    }
+
+    package func repo(id: Int64) throws -> Repo? {
+        try pool.read { db in try Row.fetchOne(db, sql: "SELECT * FROM repos WHERE id = ?", arguments: [id]).map(Self.repo) }
+    }
+
+    /// Unregisters a repository. Its runs stay in the store only as long as the repo row: they go with it.
+    package func removeRepo(named name: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "PRAGMA foreign_keys = ON")
+            try db.execute(sql: "DELETE FROM repos WHERE name = ?", arguments: [name])
+            guard db.changesCount > 0 else { throw StoreError("no repository named \"\(name)\" is registered") }
+        }
+    }
+
+    private static func repo(_ row: Row) -> Repo {
+        Repo(id: row["id"], name: row["name"], path: row["path"], createdAt: Date(timeIntervalSince1970: row["created_at"]))
+    }
+
+    // MARK: pushes and the queue
+
+    /// The outcome of `enqueue`.
+    package struct Enqueued: Sendable, Equatable {
+        package var run: Run
+        /// Older queued runs of the same repo and ref that this run replaced (now `canceled`).
+        package var superseded: [Int64]
+    }
+
+    /// Records a push and queues a run for it in one transaction. Older runs of the same repo and ref that
+    /// are still `queued` are superseded: marked `canceled` with "superseded by run N" (never dropped).
+    package func enqueue(repo: Repo, update: RefUpdate, source: String, retryOf: Int64? = nil) throws -> Enqueued {
+        try pool.write { db in
+            let now = Date().timeIntervalSince1970
+            try db.execute(sql: """
+                INSERT INTO pushes (repo_id, ref, old_sha, new_sha, source, received_at) VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [repo.id, update.ref, update.oldSHA, update.newSHA, source, now])
+            let pushID = db.lastInsertedRowID
+            try db.execute(sql: """
+                INSERT INTO runs (repo_id, push_id, ref, sha, old_sha, state, source, retry_of, created_at)
+                VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)
+                """, arguments: [repo.id, pushID, update.ref, update.newSHA, update.oldSHA, source, retryOf, now])
+            let runID = db.lastInsertedRowID
+            let older = try Int64.fetchAll(db, sql: """
+                SELECT id FROM runs WHERE repo_id = ? AND ref = ? AND state = 'queued' AND id < ?
+                """, arguments: [repo.id, update.ref, runID])
+            for id in older {
+                try db.execute(sql: """
+                    UPDATE runs SET state = 'canceled', message = ?, superseded_by = ?, finished_at = ? WHERE id = ?
+                    """, arguments: ["superseded by run \(runID)", runID, now, id])
+            }
+            try db.execute(sql: """
+                INSERT INTO ref_heads (repo_id, ref, sha) VALUES (?, ?, ?)
+                ON CONFLICT(repo_id, ref) DO UPDATE SET sha = excluded.sha
+                """, arguments: [repo.id, update.ref, update.newSHA])
+            guard let run = try Self.fetchRun(db, id: runID) else {
+                // Inserted in this very transaction.
+                fatalError("run \(runID) vanished inside its own transaction")
+            }
+            return Enqueued(run: run, superseded: older)
+        }
+    }
+
+    /// Records a push that starts no run (a deletion, a filtered branch) so the scan does not pick it up again.
+    package func recordPush(repo: Repo, update: RefUpdate, source: String) throws {
+        try pool.write { db in
+            try db.execute(sql: """
+                INSERT INTO pushes (repo_id, ref, old_sha, new_sha, source, received_at) VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [repo.id, update.ref, update.oldSHA, update.newSHA, source, Date().timeIntervalSince1970])
+            if update.isDeletion {
+                try db.execute(sql: "DELETE FROM ref_heads WHERE repo_id = ? AND ref = ?", arguments: [repo.id, update.ref])
+            } else {
+                try db.execute(sql: """
+                    INSERT INTO ref_heads (repo_id, ref, sha) VALUES (?, ?, ?)
+                    ON CONFLICT(repo_id, ref) DO UPDATE SET sha = excluded.sha
+                    """, arguments: [repo.id, update.ref, update.newSHA])
+            }
+        }
+    }
+
+    /// The last head the runner saw for each ref of `repo` (from pushes or scans).
+    package func knownHeads(repoID: Int64) throws -> [String: String] {
+        try pool.read { db in
+            var heads: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT ref, sha FROM ref_heads WHERE repo_id = ?", arguments: [repoID]) {
+                heads[row["ref"]] = row["sha"]
+            }
+            return heads
+        }
+    }
+
+    /// Records heads as seen without running them (used when a repo is registered).
+    package func rememberHeads(repoID: Int64, _ heads: [String: String]) throws {
+        try pool.write { db in
+            for (ref, sha) in heads {
+                try db.execute(sql: """
+                    INSERT INTO ref_heads (repo_id, ref, sha) VALUES (?, ?, ?)
+                    ON CONFLICT(repo_id, ref) DO UPDATE SET sha = excluded.sha
+                    """, arguments: [repoID, ref, sha])
+            }
+        }
+    }
+
+    /// Queued runs in FIFO order.
+    package func queuedRuns() throws -> [Run] {
+        try pool.read { db in
+            try Int64.fetchAll(db, sql: "SELECT id FROM runs WHERE state = 'queued' ORDER BY id").compactMap { try Self.fetchRun(db, id: $0) }
+        }
+    }
+
+    /// Moves a run from `queued` to `running`; false when it is no longer queued (canceled, superseded).
+    package func claim(runID: Int64) throws -> Bool {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE runs SET state = 'running', started_at = ?, message = NULL WHERE id = ? AND state = 'queued'",
+                           arguments: [Date().timeIntervalSince1970, runID])
+            return db.changesCount == 1
+        }
+    }
+
+    /// On daemon start: runs left `running` by a crash go back to the queue once; a second interruption
+    /// ends them `error`. Returns the ids re-queued and the ids given up.
+    package func recoverInterrupted() throws -> (requeued: [Int64], failed: [Int64]) {
+        try pool.write { db in
+            let rows = try Row.fetchAll(db, sql: "SELECT id, requeues FROM runs WHERE state = 'running'")
+            var requeued: [Int64] = [], failed: [Int64] = []
+            let now = Date().timeIntervalSince1970
+            for row in rows {
+                let id: Int64 = row["id"]
+                if (row["requeues"] as Int) < 1 {
+                    try db.execute(sql: """
+                        UPDATE runs SET state = 'queued', requeues = requeues + 1, started_at = NULL, sandbox_id = NULL,
+                        message = 'interrupted by a daemon restart; queued again' WHERE id = ?
+                        """, arguments: [id])
+                    try db.execute(sql: "DELETE FROM steps WHERE run_id = ?", arguments: [id])
+                    requeued.append(id)
+                } else {
+                    try db.execute(sql: "UPDATE runs SET state = 'error', message = ?, finished_at = ? WHERE id = ?",
+                                   arguments: ["interrupted twice by daemon restarts; not retried again (use pushbox retry)", now, id])
+                    try db.execute(sql: "UPDATE steps SET state = 'error' WHERE run_id = ? AND state IN ('running', 'pending')", arguments: [id])
+                    failed.append(id)
+                }
+            }
+            return (requeued, failed)
+        }
+    }
+
+    // MARK: run progress
+
+    package func update(runID: Int64, detected: String? = nil, image: String? = nil, sandboxID: String? = nil) throws {
+        try pool.write { db in
+            if let detected { try db.execute(sql: "UPDATE runs SET detected = ? WHERE id = ?", arguments: [detected, runID]) }
+            if let image { try db.execute(sql: "UPDATE runs SET image = ? WHERE id = ?", arguments: [image, runID]) }
+            if let sandboxID { try db.execute(sql: "UPDATE runs SET sandbox_id = ? WHERE id = ?", arguments: [sandboxID, runID]) }
+        }
+    }
+
+    /// Replaces the run's step list (at the start of the pipeline).
+    package func setSteps(runID: Int64, _ steps: [StepResult]) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM steps WHERE run_id = ?", arguments: [runID])
+            for step in steps { try Self.insert(db, runID: runID, step) }
+        }
+    }
+
+    package func updateStep(runID: Int64, _ step: StepResult) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM steps WHERE run_id = ? AND position = ?", arguments: [runID, step.position])
+            try Self.insert(db, runID: runID, step)
+        }
+    }
+
+    private static func insert(_ db: Database, runID: Int64, _ step: StepResult) throws {
+        try db.execute(sql: """
+            INSERT INTO steps (run_id, position, name, command, state, exit_code, timed_out, started_at, finished_at,
+                               tests_passed, tests_failed, tests_skipped, log_bytes, truncated)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [runID, step.position, step.name, step.command, step.state.rawValue, step.exitCode.map { code in Int64(code) },
+                             step.timedOut, step.startedAt?.timeIntervalSince1970, step.finishedAt?.timeIntervalSince1970,
+                             step.testsPassed, step.testsFailed, step.testsSkipped, step.logBytes, step.truncated])
+    }
+
+    /// Ends a run. A run already finished keeps its first outcome (returns false).
+    @discardableResult
+    package func finish(runID: Int64, state: RunState, message: String?) throws -> Bool {
+        precondition(state.isFinished, "finish needs a final state")
+        return try pool.write { db in
+            try db.execute(sql: """
+                UPDATE runs SET state = ?, message = COALESCE(?, message), finished_at = ?
+                WHERE id = ? AND state IN ('queued', 'running')
+                """, arguments: [state.rawValue, message, Date().timeIntervalSince1970, runID])
+            let changed = db.changesCount == 1
+            if changed {
+                let stepState: StepState = state == .canceled ? .canceled : .skipped
+                try db.execute(sql: "UPDATE steps SET state = ? WHERE run_id = ? AND state IN ('pending', 'running')",
+                               arguments: [stepState.rawValue, runID])
+            }
+            return changed
+        }
+    }
+
+    // MARK: reading
+
+    package func run(id: Int64) throws -> Run? {
+        try pool.read { db in try Self.fetchRun(db, id: id) }
+    }
+
+    /// Newest first.
+    package func runs(limit: Int = 50, repoID: Int64? = nil, states: [RunState]? = nil) throws -> [Run] {
+        try pool.read { db in
+            var sql = "SELECT id FROM runs"
+            var clauses: [String] = []
+            var arguments: StatementArguments = []
+            if let repoID { clauses.append("repo_id = ?"); arguments += [repoID] }
+            if let states {
+                clauses.append("state IN (\(states.map { _ in "?" }.joined(separator: ",")))")
+                arguments += StatementArguments(states.map(\.rawValue))
+            }
+            if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+            sql += " ORDER BY id DESC LIMIT ?"
+            arguments += [limit]
+            return try Int64.fetchAll(db, sql: sql, arguments: arguments).compactMap { try Self.fetchRun(db, id: $0) }
+        }
+    }
+
+    /// Whether any run exists for this commit of this repo (any ref, any state).
+    package func hasRun(repoID: Int64, sha: String) throws -> Bool {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT 1 FROM runs WHERE repo_id = ? AND sha = ? LIMIT 1", arguments: [repoID, sha]) != nil
+        }
+    }
+
+    package func counts() throws -> [RunState: Int] {
+        try pool.read { db in
+            var result: [RunState: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM runs GROUP BY state") {
+                if let state = RunState(rawValue: row["state"]) { result[state] = row["n"] }
+            }
+            return result
+        }
+    }
+
+    /// `PRAGMA integrity_check` — "ok" when the file is sound.
+    package func integrityCheck() throws -> String {
+        try pool.read { db in try String.fetchOne(db, sql: "PRAGMA integrity_check") ?? "no answer" }
+    }
+
+    private static func fetchRun(_ db: Database, id: Int64) throws -> Run? {
+        guard let row = try Row.fetchOne(db, sql: """
+            SELECT runs.*, repos.name AS repo_name FROM runs JOIN repos ON repos.id = runs.repo_id WHERE runs.id = ?
+            """, arguments: [id]) else { return nil }
+        let steps = try Row.fetchAll(db, sql: "SELECT * FROM steps WHERE run_id = ? ORDER BY position", arguments: [id]).map { s in
+            StepResult(position: s["position"], name: s["name"], command: s["command"],
+                       state: StepState(rawValue: s["state"]) ?? .error, exitCode: (s["exit_code"] as Int64?).map { code in Int32(truncatingIfNeeded: code) },
+                       timedOut: s["timed_out"], startedAt: date(s["started_at"]), finishedAt: date(s["finished_at"]),
+                       testsPassed: s["tests_passed"], testsFailed: s["tests_failed"], testsSkipped: s["tests_skipped"],
+                       logBytes: s["log_bytes"], truncated: s["truncated"])
+        }
+        return Run(id: row["id"], repoID: row["repo_id"], repoName: row["repo_name"], ref: row["ref"], sha: row["sha"],
+                   oldSHA: row["old_sha"], state: RunState(rawValue: row["state"]) ?? .error, message: row["message"],
+                   detected: row["detected"], image: row["image"], sandboxID: row["sandbox_id"],
+                   supersededBy: row["superseded_by"], requeues: row["requeues"], retryOf: row["retry_of"],
+                   source: row["source"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
+                   startedAt: date(row["started_at"]), finishedAt: date(row["finished_at"]), steps: steps)
+    }
+
+    private static func date(_ value: Double?) -> Date? { value.map(Date.init(timeIntervalSince1970:)) }
+}
