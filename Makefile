@@ -1,0 +1,56 @@
+# Pushbox — `make help` lists the targets.
+#
+# Variables (override on the command line, e.g. `make build SWIFT=/path/to/swift`):
+#   SWIFT        the swift driver (default: swift; /opt/swift/usr/bin is put on
+#                PATH when no swift is found there)
+#   SWIFT_FLAGS  flags for both `swift build` and `swift test`; they make the
+#                module table of docs/architecture.md a compiler check
+#   PUSHBOX      the built CLI (exported; tests see it as PUSHBOX_BIN)
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+SWIFT ?= swift
+ifeq ($(shell command -v $(SWIFT) 2>/dev/null),)
+  export PATH := /opt/swift/usr/bin:$(PATH)
+endif
+
+SWIFT_FLAGS ?= -Xswiftc -warnings-as-errors --explicit-target-dependency-import-check error
+PUSHBOX := $(CURDIR)/.build/debug/pushbox
+export PUSHBOX
+
+.PHONY: help setup build image test demo bench clean
+
+help: ## Show this help
+	@echo "Pushbox make targets:"
+	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z_-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
+	@echo "Variables: SWIFT=$(SWIFT)  PUSHBOX=$(PUSHBOX)"
+
+setup: ## Install and configure the system pieces (Debian packages, podman config); root, idempotent
+	scripts/setup
+
+build: setup ## Build the pushbox CLI (debug) into .build/debug/pushbox
+	$(SWIFT) build $(SWIFT_FLAGS) --product pushbox
+	@test -x "$(PUSHBOX)" || { echo "make: $(PUSHBOX) was not built" >&2; exit 1; }
+
+image: build ## Build the container images under sandbox/ (pushbox image build; cached)
+	"$(PUSHBOX)" image build
+
+test: image ## Run every test (swift test) against the built CLI and images
+	PUSHBOX_BIN="$(PUSHBOX)" $(SWIFT) test $(SWIFT_FLAGS)
+
+demo: image ## Push a passing and a failing commit through a real daemon (scripts/demo)
+	PUSHBOX_BIN="$(PUSHBOX)" scripts/demo
+
+bench: build ## Run every executable script in bench/ (fails when there is none)
+	@found=0; \
+	for s in bench/*; do \
+	  [ -f "$$s" ] && [ -x "$$s" ] || continue; \
+	  found=1; echo "== $$s"; PUSHBOX_BIN="$(PUSHBOX)" "$$s"; \
+	done; \
+	[ "$$found" = 1 ] || { echo "make bench: no executable scripts in bench/" >&2; exit 1; }
+
+clean: ## Remove build products (.build, bench/results); images and caches stay
+	rm -rf .build bench/results
