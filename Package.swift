@@ -56,6 +56,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Yams", package: "Yams"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "pushbox", dependencies: ["CLI"], swiftSettings: swiftSettings),
         .target(name: "TestSupport", dependencies: ["Core", "Git"], swiftSettings: swiftSettings),

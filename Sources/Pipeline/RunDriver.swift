@@ -55,7 +55,6 @@ package struct RunDriver: Sendable {
         var logger = logger
         logger[metadataKey: "run"] = "\(run.id)"
         let files = environment.home.run(run.id)
-        let started = Date()
         var outcome: (state: RunState, message: String?)
         do {
             let repo = try repository(of: run)
@@ -80,7 +79,7 @@ package struct RunDriver: Sendable {
             logger.error("cannot record the end of the run: \(error)")
         }
         let finished = (try? store.run(id: run.id)) ?? run
-        writeMetadata(finished, files: files, started: started, logger: logger)
+        writeMetadata(finished, files: files, logger: logger)
         await environment.hub.runFinished(runID: run.id)
         if let repo = try? store.repo(id: run.repoID) {
             for reporter in environment.reporters { await reporter.runFinished(finished, repoPath: repo.path) }
@@ -141,7 +140,7 @@ package struct RunDriver: Sendable {
         return try Self.loadPipeline(repo: repo, commit: commit)
     }
 
-    /// Exports the commit's tree into a fresh `workspace/`, owned by the sandbox user (uid 1000).
+    /// Exports the commit's tree into a fresh `workspace/` (the executor hands it to its sandbox user).
     private func checkout(_ run: Run, repo: Repository, into files: RunFiles) throws {
         let fm = FileManager.default
         try? fm.removeItem(at: files.workspace)
@@ -155,7 +154,6 @@ package struct RunDriver: Sendable {
         } catch {
             throw RunAbort(state: .error, message: "checkout failed: \(error)")
         }
-        try Ownership.give(files.workspace, uid: Ownership.sandboxUID, gid: Ownership.sandboxUID)
         var lines = ["checkout \(run.sha) (\(run.ref)): \(report.files) files, \(report.symlinks) symlinks in \(Units.format(ContinuousClock.now - started))"]
         if !report.unsafeSymlinks.isEmpty {
             lines.append("symlinks pointing outside the workspace (kept as links, never followed by the runner): \(report.unsafeSymlinks.joined(separator: ", "))")
@@ -243,6 +241,7 @@ package struct RunDriver: Sendable {
                     results[index].testsSkipped = counts.skipped
                 }
                 try store.updateStep(runID: run.id, results[index])
+                await environment.hub.changed(runID: run.id)
                 if !status.succeeded {
                     for later in results.indices where later > index {
                         results[later].state = .skipped
@@ -278,7 +277,7 @@ package struct RunDriver: Sendable {
         }
     }
 
-    private func writeMetadata(_ run: Run, files: RunFiles, started: Date, logger: Logger) {
+    private func writeMetadata(_ run: Run, files: RunFiles, logger: Logger) {
         let metadata = RunMetadata(run: run, url: "\(environment.config.url)/runs/\(run.id)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -126,6 +126,7 @@ package actor Scheduler {
         result.runID = enqueued.run.id
         result.url = "\(environment.config.url)/runs/\(enqueued.run.id)"
         result.superseded = enqueued.superseded
+        reportFinished(enqueued.superseded, repo: repo)
         logger.info("run queued", metadata: ["run": "\(enqueued.run.id)", "repo": "\(repo.name)", "ref": "\(update.ref)"])
         return result
     }
@@ -142,6 +143,20 @@ package actor Scheduler {
             return "not in branches: \(pipeline.spec.branches.joined(separator: ", "))"
         }
         return nil
+    }
+
+    /// Runs that ended without being started (superseded, canceled while queued) get their note too.
+    private func reportFinished(_ runIDs: [Int64], repo: Repo) {
+        let runs = runIDs.compactMap { try? store.run(id: $0) }
+        guard !runs.isEmpty else { return }
+        let reporters = environment.reporters
+        let hub = environment.hub
+        Task {
+            for run in runs {
+                await hub.runFinished(runID: run.id)
+                for reporter in reporters { await reporter.runFinished(run, repoPath: repo.path) }
+            }
+        }
     }
 
     // MARK: the queue
@@ -200,10 +215,7 @@ package actor Scheduler {
         guard let run = try store.run(id: runID) else { return .notFound }
         guard !run.state.isFinished else { return .alreadyFinished }
         try store.finish(runID: runID, state: .canceled, message: "canceled before it started")
-        if let repo = try store.repo(id: run.repoID), let finished = try store.run(id: runID) {
-            let reporters = environment.reporters
-            Task { for reporter in reporters { await reporter.runFinished(finished, repoPath: repo.path) } }
-        }
+        if let repo = try store.repo(id: run.repoID) { reportFinished([runID], repo: repo) }
         return .canceled
     }
 

@@ -151,7 +151,10 @@ package final class RunStore: Sendable {
 
     /// Records a push and queues a run for it in one transaction. Older runs of the same repo and ref that
     /// are still `queued` are superseded: marked `canceled` with "superseded by run N" (never dropped).
-    package func enqueue(repo: Repo, update: RefUpdate, source: String, retryOf: Int64? = nil) throws -> Enqueued {
+    /// With `startNow` (a foreground `pushbox run`) the run is created `running`, so no daemon claims it,
+    /// and it supersedes nothing.
+    package func enqueue(repo: Repo, update: RefUpdate, source: String, retryOf: Int64? = nil,
+                         startNow: Bool = false) throws -> Enqueued {
         try pool.write { db in
             let now = Date().timeIntervalSince1970
             try db.execute(sql: """
@@ -159,11 +162,12 @@ package final class RunStore: Sendable {
                 """, arguments: [repo.id, update.ref, update.oldSHA, update.newSHA, source, now])
             let pushID = db.lastInsertedRowID
             try db.execute(sql: """
-                INSERT INTO runs (repo_id, push_id, ref, sha, old_sha, state, source, retry_of, created_at)
-                VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?)
-                """, arguments: [repo.id, pushID, update.ref, update.newSHA, update.oldSHA, source, retryOf, now])
+                INSERT INTO runs (repo_id, push_id, ref, sha, old_sha, state, source, retry_of, created_at, started_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [repo.id, pushID, update.ref, update.newSHA, update.oldSHA, startNow ? "running" : "queued",
+                                 source, retryOf, now, startNow ? now : nil])
             let runID = db.lastInsertedRowID
-            let older = try Int64.fetchAll(db, sql: """
+            let older = startNow ? [] : try Int64.fetchAll(db, sql: """
                 SELECT id FROM runs WHERE repo_id = ? AND ref = ? AND state = 'queued' AND id < ?
                 """, arguments: [repo.id, update.ref, runID])
             for id in older {

@@ -3,6 +3,6 @@ import CLI
 @main
 enum Entrypoint {
     static func main() async {
-        await PushboxCommand.main()
+        await PushboxCommand.entry()
     }
 }

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Core
+import Executors
+import Foundation
+import Git
+import Logging
+
+struct Doctor: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show what works on this host, what is missing, and how to fix it.")
+    @OptionGroup var options: HomeOptions
+
+    func run() async throws {
+        try await guarded {
+            let home = options.runnerHome
+            var problems = 0
+            func line(_ ok: Bool?, _ what: String, _ detail: String) {
+                let mark = ok == nil ? "-- " : ok! ? "ok " : "!! "
+                if ok == false { problems += 1 }
+                printOut("\(mark) \(what.padding(toLength: 18, withPad: " ", startingAt: 0)) \(detail)")
+            }
+            line(true, "pushbox", "\(PushboxCommand.version) at \(Install.executable().path)")
+            line(true, "libgit2", Repository.libgit2Version)
+            let config: RunnerConfig
+            do {
+                config = try home.loadConfig()
+                line(true, "runner home", FileManager.default.fileExists(atPath: home.config.path) ? home.root.path : "\(home.root.path) (not created: run `pushbox init`)")
+            } catch {
+                line(false, "runner config", "\(error)")
+                config = RunnerConfig()
+            }
+            var logger = Logger(label: "pushbox")
+            logger.logLevel = .critical
+            do {
+                let engine = try await EngineDiscovery.resolve(setting: config.engine, serviceDirectory: home.root, logger: logger)
+                let version = try? await engine.client.version()
+                line(true, "container engine", "\(engine.flavor) \(version?.version ?? "?") (API \(version?.apiVersion ?? "?")) at \(engine.endpoint)\(engine.service != nil ? " (private podman service)" : "")")
+                if let image = try? await engine.client.inspectImage(PipelineSpec.defaultImage) {
+                    line(true, "default image", "\(PipelineSpec.defaultImage) \(image.id.prefix(19))")
+                } else {
+                    line(false, "default image", "\(PipelineSpec.defaultImage) is missing: run `pushbox image build` (or `make image`)")
+                }
+                await engine.service?.stop()
+            } catch {
+                line(false, "container engine", "\(error) — run scripts/setup (installs podman) or set DOCKER_HOST")
+            }
+            let daemon = await DaemonClient(home: home).isRunning()
+            line(daemon ? true : nil, "daemon", daemon ? "running on \(home.socket.path)" : "not running (pushbox serve)")
+            line(nil, "KVM", FileManager.default.fileExists(atPath: "/dev/kvm")
+                 ? "/dev/kvm exists; whether guests really run is only known by booting one (VM validation is not in this version)"
+                 : "no /dev/kvm: VM guests would run under TCG")
+            line(nil, "qemu", which("qemu-system-x86_64").map { "found at \($0)" } ?? "not installed (apt-get install qemu-system-x86)")
+            line(nil, "VBoxManage", which("VBoxManage").map { "found at \($0)" } ?? "not installed (VirtualBox is not in Debian)")
+            let keyName = config.autofix.apiKeyEnv
+            line(nil, keyName, ProcessInfo.processInfo.environment[keyName].map { _ in "set (value not shown)" } ?? "not set (autofix is not in this version)")
+            if problems > 0 {
+                printOut("\(problems) problem(s) found")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    private func which(_ name: String) -> String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let path = "\(dir)/\(name)"
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return nil
+    }
+}

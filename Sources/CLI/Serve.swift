@@ -1,0 +1,78 @@
+import ArgumentParser
+import Core
+import Executors
+import Foundation
+import Hummingbird
+import Logging
+import Pipeline
+import Server
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the daemon: queue and run pushes, serve the API on $PUSHBOX_HOME/pushbox.sock and HTTP.")
+
+    @OptionGroup var options: HomeOptions
+    @Option(help: "HTTP listener HOST:PORT (default: `listen` of the runner config, 127.0.0.1:7070).") var listen: String?
+    @Option(help: "Log level: trace, debug, info, notice, warning, error.") var logLevel = "info"
+
+    func run() async throws {
+        try await guarded {
+            let home = options.runnerHome
+            try Init.ensure(home)
+            var config = try Runtime.loadConfig(home)
+            if let listen {
+                guard ListenAddress(listen) != nil else { throw UserError("--listen must be HOST:PORT, found \(listen)") }
+                if config.url == "http://\(config.listen)" { config.url = "http://\(listen)" }
+                config.listen = listen
+            }
+            var logger = Logger(label: "pushbox")
+            logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+            let address = ListenAddress(config.listen)!  // validated by RunnerConfig.parse or above
+
+            if await DaemonClient(home: home).isRunning() {
+                throw UserError("a daemon already serves \(home.socket.path)")
+            }
+            unlink(home.socket.path)
+
+            let runtime = try await Runtime.start(home: home, config: config, logger: logger)
+            do {
+                let removed = try await runtime.executor.removeOrphans(logger: logger)
+                if removed > 0 { logger.notice("removed \(removed) containers left by an earlier daemon") }
+            } catch {
+                logger.warning("cannot list leftover containers: \(error)")
+            }
+            let scheduler = Scheduler(environment: runtime.environment, logger: logger)
+            let token = (try? String(contentsOf: home.token, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let context = ServerContext(home: home, config: config, store: runtime.environment.store, scheduler: scheduler,
+                                        hub: runtime.environment.hub, token: token, version: PushboxCommand.version)
+            try? Data("\(getpid())\n".utf8).write(to: home.daemonPID)
+
+            let socketPath = home.socket.path
+            let serverLogger = logger
+            let publicURL = config.url
+            var local = Application(
+                router: Routes.router(context, trusted: true),
+                configuration: .init(address: .unixDomainSocket(path: socketPath), serverName: "pushbox"),
+                onServerRunning: { _ in chmod(socketPath, 0o660) },
+                logger: logger)
+            let network = Application(
+                router: Routes.router(context, trusted: false),
+                configuration: .init(address: .hostname(address.host, port: address.port), serverName: "pushbox"),
+                onServerRunning: { _ in
+                    serverLogger.notice("pushbox serving", metadata: ["socket": "\(socketPath)", "http": "\(publicURL)"])
+                },
+                logger: logger)
+            local.addServices(network)
+            await scheduler.start()
+            do {
+                try await local.runService()
+            } catch {
+                logger.error("server stopped: \(error)")
+            }
+            // Runs still going are left `running`: the next start re-queues them and removes their containers.
+            await runtime.shutdown()
+            unlink(socketPath)
+            unlink(home.daemonPID.path)
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Core
+import Foundation
+
+/// Plain server-rendered pages: the list of runs and one run with its step logs. No scripts beyond a
+/// refresh while a run is live, no assets from elsewhere.
+enum Pages {
+    static func index(runs: [Run]) -> String {
+        let rows = runs.map { run in
+            """
+            <tr class="\(run.state.rawValue)"><td><a href="/runs/\(run.id)">#\(run.id)</a></td><td>\(escape(run.repoName))</td>\
+            <td>\(escape(run.shortRef))</td><td><code>\(run.sha.prefix(8))</code></td><td>\(run.state.rawValue)</td>\
+            <td>\(run.duration.map(Units.format) ?? "")</td><td>\(escape(run.message ?? ""))</td></tr>
+            """
+        }.joined(separator: "\n")
+        let live = runs.contains { !$0.state.isFinished }
+        return page(title: "pushbox", refresh: live, body: """
+            <h1>pushbox</h1>
+            <table><tr><th>run</th><th>repo</th><th>ref</th><th>commit</th><th>status</th><th>duration</th><th></th></tr>
+            \(rows)
+            </table>
+            """)
+    }
+
+    static func run(_ run: Run, home: RunnerHome) -> String {
+        var body = """
+            <p><a href="/">all runs</a></p>
+            <h1 class="\(run.state.rawValue)">run #\(run.id): \(run.state.rawValue)</h1>
+            <p>\(escape(run.repoName)) \(escape(run.ref)) <code>\(run.sha)</code>\(run.detected.map { " · detected: \(escape($0))" } ?? "")</p>
+            """
+        if let message = run.message { body += "<pre class=\"message\">\(escape(message))</pre>" }
+        for step in run.steps {
+            let log = home.run(run.id).log(step: step.name)
+            let text = tail(of: log, bytes: 256 << 10)
+            var title = "\(escape(step.name)): \(step.state.rawValue)"
+            if let duration = step.duration { title += " in \(Units.format(duration))" }
+            if let passed = step.testsPassed { title += " (\(passed) passed, \(step.testsFailed ?? 0) failed)" }
+            body += """
+                <h2 class="\(step.state.rawValue)">\(title)</h2>
+                <p><code>\(escape(step.command))</code> · <a href="/api/v1/runs/\(run.id)/logs/\(step.name)">raw log</a></p>
+                <pre>\(escape(text))</pre>
+                """
+        }
+        return page(title: "run #\(run.id)", refresh: !run.state.isFinished, body: body)
+    }
+
+    private static func tail(of url: URL, bytes: Int) -> String {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return "" }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        try? handle.seek(toOffset: size > UInt64(bytes) ? size - UInt64(bytes) : 0)
+        let data = (try? handle.readToEnd()) ?? Data()
+        return (size > UInt64(bytes) ? "[… earlier output in the raw log]\n" : "") + String(decoding: data, as: UTF8.self)
+    }
+
+    private static func page(title: String, refresh: Bool, body: String) -> String {
+        """
+        <!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+        \(refresh ? "<meta http-equiv=\"refresh\" content=\"2\">" : "")<title>\(escape(title))</title>
+        <style>body{font:14px system-ui,sans-serif;margin:1.5em;max-width:80em}pre{background:#111;color:#ddd;padding:.8em;overflow:auto}
+        .passed{color:#1a7f37}.failed,.error{color:#cf222e}.running,.queued{color:#9a6700}table{border-collapse:collapse}
+        td,th{padding:.2em .8em;text-align:left}@media(prefers-color-scheme:dark){body{background:#0d1117;color:#c9d1d9}a{color:#58a6ff}}</style>
+        </head><body>\(body)</body></html>
+        """
+    }
+
+    static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.count)
+        for c in text {
+            switch c {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&#39;"
+            default: out.append(c)
+            }
+        }
+        return out
+    }
+}

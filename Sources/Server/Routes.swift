@@ -1,0 +1,155 @@
+import Core
+import Foundation
+import Hummingbird
+import Pipeline
+import Store
+
+/// Builds the HTTP API and pages. `trusted` routers serve the daemon's unix socket, which only users
+/// allowed by the socket's file mode can reach; the TCP router requires the bearer token for POSTs.
+package enum Routes {
+    package static let maxBodyBytes = 4 << 20
+
+    package static func router(_ context: ServerContext, trusted: Bool) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        let streamer = RunLogReader(home: context.home, store: context.store, hub: context.hub)
+
+        router.get("/healthz") { _, _ in "ok\n" }
+
+        router.get("/api/v1/status") { _, _ in
+            let queued = (try? context.store.queuedRuns().count) ?? 0
+            let status = DaemonStatus(version: context.version, pid: getpid(), home: context.home.root.path,
+                                      running: await context.scheduler.runningCount, queued: queued, url: context.config.url)
+            return try json(status)
+        }
+
+        router.get("/api/v1/repos") { _, _ in
+            try json(["repos": try context.store.repos()])
+        }
+
+        router.get("/api/v1/runs") { request, _ in
+            let limit = request.uri.queryParameters.get("limit", as: Int.self).map { min(max($0, 1), 1000) } ?? 50
+            var repoID: Int64?
+            if let name = request.uri.queryParameters.get("repo") {
+                guard let repo = try context.store.repo(named: name) else { return failure(.notFound, "no repository named \(name)") }
+                repoID = repo.id
+            }
+            return try json(RunList(runs: try context.store.runs(limit: limit, repoID: repoID)))
+        }
+
+        router.get("/api/v1/runs/:id") { _, ctx in
+            guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
+            guard let run = try context.store.run(id: id) else { return failure(.notFound, "no run \(id)") }
+            return try json(run)
+        }
+
+        router.get("/api/v1/runs/:id/log") { request, ctx in
+            guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
+            guard try context.store.run(id: id) != nil else { return failure(.notFound, "no run \(id)") }
+            let follow = request.uri.queryParameters.get("follow").map { $0 == "1" || $0 == "true" } ?? false
+            return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-cache"],
+                            body: ResponseBody { writer in
+                                try await streamer.streamRun(runID: id, follow: follow) { data in
+                                    try await writer.write(ByteBuffer(bytes: data))
+                                }
+                                try await writer.finish(nil)
+                            })
+        }
+
+        router.get("/api/v1/runs/:id/logs/:step") { request, ctx in
+            guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
+            guard let step = ctx.parameters.get("step"), PipelineParser.isStepName(step) else {
+                return failure(.badRequest, "not a step name")
+            }
+            guard let run = try context.store.run(id: id) else { return failure(.notFound, "no run \(id)") }
+            guard run.steps.contains(where: { $0.name == step }) else { return failure(.notFound, "run \(id) has no step \(step)") }
+            let follow = request.uri.queryParameters.get("follow").map { $0 == "1" || $0 == "true" } ?? false
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream", .cacheControl: "no-cache"],
+                            body: ResponseBody { writer in
+                                try await streamer.streamStep(runID: id, step: step, follow: follow) { data in
+                                    try await writer.write(ByteBuffer(bytes: data))
+                                }
+                                try await writer.finish(nil)
+                            })
+        }
+
+        router.post("/api/v1/runs/:id/cancel") { request, ctx in
+            if let denied = authorize(request, context, trusted: trusted) { return denied }
+            guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
+            let outcome = try await context.scheduler.cancel(runID: id)
+            switch outcome {
+            case .notFound: return failure(.notFound, "no run \(id)")
+            case .alreadyFinished: return failure(.conflict, "run \(id) has already finished")
+            case .canceled: return try json(ActionResponse(runID: id, outcome: "canceled"))
+            case .stopping: return try json(ActionResponse(runID: id, outcome: "stopping"))
+            }
+        }
+
+        router.post("/api/v1/runs/:id/retry") { request, ctx in
+            if let denied = authorize(request, context, trusted: trusted) { return denied }
+            guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
+            guard try context.store.run(id: id) != nil else { return failure(.notFound, "no run \(id)") }
+            let run = try await context.scheduler.retry(runID: id)
+            return try json(ActionResponse(runID: id, outcome: "queued", newRunID: run.id))
+        }
+
+        router.post("/api/v1/hooks/post-receive") { request, _ in
+            if let denied = authorize(request, context, trusted: trusted) { return denied }
+            let body = try await request.body.collect(upTo: maxBodyBytes)
+            let payload: PostReceiveRequest
+            do {
+                payload = try APIJSON.decoder().decode(PostReceiveRequest.self, from: Data(body.readableBytesView))
+            } catch {
+                return failure(.badRequest, "body must be {\"repo_path\": …, \"updates\": [{\"old_sha\", \"new_sha\", \"ref\"}]}: \(error)")
+            }
+            guard payload.updates.count <= 10_000 else { return failure(.contentTooLarge, "at most 10000 ref updates per request") }
+            do {
+                let results = try await context.scheduler.submit(repoPath: payload.repoPath, updates: payload.updates, source: "hook")
+                return try json(PostReceiveResponse(results: results))
+            } catch let error as StoreError {
+                return failure(.notFound, error.message)
+            }
+        }
+
+        router.get("/") { _, _ in
+            html(Pages.index(runs: (try? context.store.runs(limit: 100)) ?? []))
+        }
+
+        router.get("/runs/:id") { _, ctx in
+            guard let id = ctx.parameters.get("id", as: Int64.self), let run = try context.store.run(id: id) else {
+                return Response(status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "no such run\n")))
+            }
+            return html(Pages.run(run, home: context.home))
+        }
+
+        return router
+    }
+
+    private static func authorize(_ request: Request, _ context: ServerContext, trusted: Bool) -> Response? {
+        if trusted { return nil }
+        let expected = "Bearer \(context.token)"
+        guard let header = request.headers[.authorization], constantTimeEquals(header, expected) else {
+            return failure(.unauthorized, "this endpoint needs Authorization: Bearer <token> (see `pushbox token`)")
+        }
+        return nil
+    }
+
+    private static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try APIJSON.encoder().encode(value)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func failure(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        let data = (try? APIJSON.encoder().encode(APIError(error: message))) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func html(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+}

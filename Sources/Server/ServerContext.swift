@@ -1,0 +1,101 @@
+import Core
+import Foundation
+import Pipeline
+import Store
+
+/// What the HTTP handlers work with; built once by the composition root.
+package struct ServerContext: Sendable {
+    package var home: RunnerHome
+    package var config: RunnerConfig
+    package var store: RunStore
+    package var scheduler: Scheduler
+    package var hub: LogHub
+    /// Bearer token for POST endpoints reached over TCP (`$PUSHBOX_HOME/token`).
+    package var token: String
+    package var version: String
+
+    package init(home: RunnerHome, config: RunnerConfig, store: RunStore, scheduler: Scheduler, hub: LogHub,
+                 token: String, version: String) {
+        self.home = home
+        self.config = config
+        self.store = store
+        self.scheduler = scheduler
+        self.hub = hub
+        self.token = token
+        self.version = version
+    }
+}
+
+/// Body of `POST /api/v1/hooks/post-receive`.
+package struct PostReceiveRequest: Codable, Sendable {
+    package var repoPath: String
+    package var updates: [RefUpdate]
+
+    package init(repoPath: String, updates: [RefUpdate]) {
+        self.repoPath = repoPath
+        self.updates = updates
+    }
+}
+
+package struct PostReceiveResponse: Codable, Sendable {
+    package var results: [SubmitResult]
+    package init(results: [SubmitResult]) { self.results = results }
+}
+
+package struct RunList: Codable, Sendable {
+    package var runs: [Run]
+    package init(runs: [Run]) { self.runs = runs }
+}
+
+package struct DaemonStatus: Codable, Sendable {
+    package var version: String
+    package var pid: Int32
+    package var home: String
+    package var running: Int
+    package var queued: Int
+    package var url: String
+
+    package init(version: String, pid: Int32, home: String, running: Int, queued: Int, url: String) {
+        self.version = version
+        self.pid = pid
+        self.home = home
+        self.running = running
+        self.queued = queued
+        self.url = url
+    }
+}
+
+package struct ActionResponse: Codable, Sendable {
+    package var runID: Int64
+    package var outcome: String
+    package var newRunID: Int64?
+
+    package init(runID: Int64, outcome: String, newRunID: Int64? = nil) {
+        self.runID = runID
+        self.outcome = outcome
+        self.newRunID = newRunID
+    }
+}
+
+package struct APIError: Codable, Sendable {
+    package var error: String
+    package init(error: String) { self.error = error }
+}
+
+/// JSON with the API's conventions: snake_case keys, ISO 8601 dates, sorted keys.
+package enum APIJSON {
+    package static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+
+    package static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}

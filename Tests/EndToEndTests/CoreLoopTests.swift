@@ -1,0 +1,292 @@
+import Core
+import Foundation
+import Testing
+import TestSupport
+
+/// The core loop end to end: the real daemon in a temporary home, real bare repositories with the
+/// installed hook, real `git push`, real containers through the podman service.
+@Suite("core loop", .serialized)
+struct CoreLoopTests {
+    @Test("a passing project: push output, states, note, logs, test counts")
+    func passingProject() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try Projects.make(in: repo)
+        let sha = try repo.commit("passing")
+        let push = try repo.push()
+        #expect(push.status == 0)
+        #expect(push.output.contains("remote: pushbox: run 1 queued for main (\(sha.prefix(7))) http://127.0.0.1:\(pushbox.port)/runs/1"))
+        let run = try pushbox.waitForRun(1)
+        #expect(run.state == .passed, "\(run)")
+        #expect(run.steps.map(\.name) == ["build", "test"])
+        #expect(run.steps.allSatisfy { $0.state == .passed && $0.exitCode == 0 })
+        #expect(run.steps[1].testsPassed == 2 && run.steps[1].testsFailed == 0)
+        #expect(pushbox.log(run: 1, step: "build").contains("gcc -o hello hello.c"))
+        #expect(pushbox.log(run: 1, step: "test").contains("ok - add"))
+        let note = try #require(try pushbox.note(repo, sha))
+        #expect(note.hasPrefix("pushbox: passed\nrun: 1 http://127.0.0.1:\(pushbox.port)/runs/1\nref: refs/heads/main\n"))
+        #expect(note.contains("step build: passed "))
+        #expect(note.contains("step test: passed ") && note.contains("(2 passed, 0 failed)"))
+        // The user's view: fetch the notes and read them with git log.
+        try repo.checked(["fetch", "-q", "origin", "refs/notes/pushbox:refs/notes/pushbox"])
+        let log = try repo.checked(["log", "--notes=pushbox", "-1"])
+        #expect(log.contains("pushbox: passed"))
+        // metadata.json carries the seed's fields.
+        let metadata = try JSONSerialization.jsonObject(with: Data(contentsOf: pushbox.home.appendingPathComponent("runs/1/metadata.json"))) as? [String: Any]
+        #expect(metadata?["runId"] as? Int == 1)
+        #expect(metadata?["sha"] as? String == sha)
+        #expect((metadata?["containerId"] as? String)?.isEmpty == false)
+        #expect((metadata?["steps"] as? [[String: Any]])?.count == 2)
+    }
+
+    @Test("a failing test: failed run, counts and the failing step in the note")
+    func failingTest() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try Projects.make(in: repo, failing: true)
+        let sha = try repo.commit("failing")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let run = try pushbox.waitForRun(id)
+        #expect(run.state == .failed)
+        #expect(run.steps[1].state == .failed && run.steps[1].exitCode == 1)
+        #expect(run.steps[1].testsPassed == 1 && run.steps[1].testsFailed == 1)
+        #expect(run.message == "step test failed (exit 1)")
+        let note = try #require(try pushbox.note(repo, sha))
+        #expect(note.hasPrefix("pushbox: failed\n"))
+        #expect(note.contains("step test: failed ") && note.contains("(exit 1) (1 passed, 1 failed)"))
+        // stderr is in the log too, in order with stdout
+        let log = pushbox.log(run: id, step: "test")
+        let ok = try #require(log.range(of: "ok - add"))
+        let fail = try #require(log.range(of: "FAIL - compare"))
+        #expect(ok.lowerBound < fail.lowerBound)
+    }
+
+    @Test("a build error stops the pipeline: later steps are skipped")
+    func buildError() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try Projects.make(in: repo)
+        try repo.write("hello.c", "int main(void) { return syntax error; }\n")
+        let sha = try repo.commit("broken build")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let run = try pushbox.waitForRun(id)
+        #expect(run.state == .failed)
+        #expect(run.steps.map(\.state) == [.failed, .skipped])
+        #expect(pushbox.log(run: id, step: "build").contains("error"))
+        let note = try #require(try pushbox.note(repo, sha))
+        #expect(note.contains("step build: failed") && note.contains("step test: skipped"))
+    }
+
+    @Test("the run's timeout stops a step and says so")
+    func timeout() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", """
+            timeout: 3s
+            steps:
+              - {name: slow, run: "echo started; sleep 60; echo never"}
+              - {name: after, run: "true"}
+            """)
+        let sha = try repo.commit("slow")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let started = ContinuousClock.now
+        let run = try pushbox.waitForRun(id)
+        #expect(ContinuousClock.now - started < .seconds(40))
+        #expect(run.state == .failed)
+        #expect(run.steps[0].timedOut)
+        #expect(run.steps[1].state == .skipped)
+        #expect(run.message?.contains("timed out") == true)
+        #expect(pushbox.log(run: id, step: "slow").contains("started"))
+        #expect(!pushbox.log(run: id, step: "slow").contains("never"))
+        #expect(try pushbox.note(repo, sha)?.contains("step slow: timed out") == true)
+    }
+
+    @Test("a .pushbox.yml with a mistake is an error run whose note says where")
+    func badPipelineFile() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", "steps:\n  - {name: build, run: make}\nstpes: []\n")
+        let sha = try repo.commit("typo")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let run = try pushbox.waitForRun(id)
+        #expect(run.state == .error)
+        #expect(run.message?.contains(".pushbox.yml:3:1: unknown key \"stpes\"") == true, "\(run.message ?? "")")
+        let note = try #require(try pushbox.note(repo, sha))
+        #expect(note.hasPrefix("pushbox: error\n"))
+        #expect(note.contains("error: .pushbox.yml:3:1: unknown key \"stpes\""))
+
+        try repo.write(".pushbox.yml", "steps: [ {name: build, run: make}\n")
+        let sha2 = try repo.commit("syntax error")
+        let id2 = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let run2 = try pushbox.waitForRun(id2)
+        #expect(run2.state == .error)
+        #expect(run2.message?.contains(".pushbox.yml:") == true && run2.message?.contains("invalid YAML") == true)
+        #expect(try pushbox.note(repo, sha2)?.contains("error: .pushbox.yml:") == true)
+    }
+
+    @Test("without .pushbox.yml the pipeline is detected, and the note says what was detected")
+    func detection() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try Projects.make(in: repo, pipeline: nil)
+        let sha = try repo.commit("no pipeline file")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let run = try pushbox.waitForRun(id)
+        #expect(run.state == .passed)
+        #expect(run.detected == "make (Makefile)")
+        #expect(run.steps.map(\.command) == ["make", "make test"])
+        #expect(try pushbox.note(repo, sha)?.contains("detected: make (Makefile)") == true)
+
+        try repo.remove("Makefile")
+        try repo.write("README", "nothing to build\n")
+        let sha2 = try repo.commit("nothing detectable")
+        let id2 = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let run2 = try pushbox.waitForRun(id2)
+        #expect(run2.state == .error)
+        #expect(run2.message?.contains("no .pushbox.yml and nothing to detect") == true)
+        #expect(try pushbox.note(repo, sha2)?.contains("steps:") == true)
+    }
+
+    @Test("branch filter, deleted branch and tag push")
+    func refKinds() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", "branches: [main, \"release/*\"]\nsteps:\n  - {name: check, run: \"test -f .pushbox.yml\"}\n")
+        try repo.commit("filtered")
+        let main = try repo.push()
+        let mainRun = try #require(DaemonFixture.queuedRunIDs(in: main.output).first)
+        #expect(try pushbox.waitForRun(mainRun).state == .passed)
+
+        let feature = try repo.push("HEAD:refs/heads/feature/x")
+        #expect(feature.status == 0)
+        #expect(feature.output.contains("remote: pushbox: feature/x skipped: not in branches: main, release/*"))
+        #expect(DaemonFixture.queuedRunIDs(in: feature.output).isEmpty)
+
+        let release = try repo.push("HEAD:refs/heads/release/1.0")
+        #expect(DaemonFixture.queuedRunIDs(in: release.output).count == 1)
+
+        let deleted = try repo.push(":refs/heads/feature/x")
+        #expect(deleted.status == 0)
+        #expect(deleted.output.contains("remote: pushbox: feature/x deleted; nothing to run"))
+
+        try repo.checked(["tag", "-a", "v1.0", "-m", "release"])
+        let tag = try repo.push("refs/tags/v1.0")
+        let tagRun = try #require(DaemonFixture.queuedRunIDs(in: tag.output).first)
+        #expect(tag.output.contains("queued for v1.0"))
+        let run = try pushbox.waitForRun(tagRun)
+        #expect(run.ref == "refs/tags/v1.0")
+        #expect(run.state == .passed)
+    }
+
+    @Test("a push of 50 refs at once queues 50 runs, and all of them finish")
+    func fiftyRefs() throws {
+        let pushbox = try DaemonFixture(config: "concurrency: 2\n")
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", "steps:\n  - {name: noop, run: \"echo $PUSHBOX_REF\"}\n")
+        try repo.commit("base")
+        var refspecs: [String] = []
+        for i in 0..<50 {
+            try repo.write("n", "\(i)\n")
+            try repo.commit("commit \(i)")
+            try repo.checked(["branch", "-f", "b\(i)", "HEAD"])
+            refspecs.append("refs/heads/b\(i):refs/heads/b\(i)")
+        }
+        let push = try repo.runGit(["push", "origin"] + refspecs)
+        #expect(push.status == 0)
+        let ids = DaemonFixture.queuedRunIDs(in: push.output)
+        #expect(ids.count == 50)
+        #expect(Set(ids).count == 50)
+        for id in ids {
+            let run = try pushbox.waitForRun(id, timeout: .seconds(300))
+            #expect(run.state == .passed)
+            #expect(pushbox.log(run: id, step: "noop").contains(run.ref))
+        }
+    }
+
+    @Test("a push while the daemon is down is spooled and runs when it starts")
+    func spool() throws {
+        let pushbox = try DaemonFixture()
+        let repo = try pushbox.makeRepo()
+        try Projects.make(in: repo)
+        let sha = try repo.commit("while down")
+        let push = try repo.push()
+        #expect(push.status == 0)
+        #expect(push.output.contains("remote: pushbox: daemon not running; push of main saved in the spool"))
+        let spooled = try FileManager.default.contentsOfDirectory(atPath: pushbox.home.appendingPathComponent("spool").path)
+        #expect(spooled.filter { $0.hasSuffix(".json") }.count == 1)
+        try pushbox.startDaemon()
+        let run = try pushbox.waitForRun(1)
+        #expect(run.state == .passed)
+        #expect(run.sha == sha)
+        #expect(run.source == "spool")
+        let left = try FileManager.default.contentsOfDirectory(atPath: pushbox.home.appendingPathComponent("spool").path)
+        #expect(left.isEmpty)
+        #expect(try pushbox.note(repo, sha)?.hasPrefix("pushbox: passed") == true)
+    }
+
+    @Test("a head pushed with no hook is found by the reconciliation scan")
+    func scanFindsUnhookedPush() throws {
+        let pushbox = try DaemonFixture()
+        let repo = try pushbox.makeRepo()
+        // Remove the hook: the push leaves no trace but the ref itself.
+        try FileManager.default.removeItem(at: repo.bare.appendingPathComponent("hooks/post-receive"))
+        try Projects.make(in: repo)
+        let sha = try repo.commit("no hook")
+        #expect(try repo.push().status == 0)
+        try pushbox.startDaemon()
+        let run = try pushbox.waitForRun(1)
+        #expect(run.sha == sha && run.source == "scan" && run.state == .passed)
+    }
+
+    @Test("the daemon killed mid-run: after a restart the run completes and nothing is lost")
+    func crashMidRun() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", "steps:\n  - {name: slow, run: \"sleep 4; echo done\"}\n")
+        let sha = try repo.commit("slow")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        _ = try pushbox.waitForRun(id) { $0.state == .running && $0.steps.first?.state == .running }
+        pushbox.stopDaemon(signal: SIGKILL)
+        #expect(try pushbox.run(id).state == .running)
+        try pushbox.startDaemon()
+        let run = try pushbox.waitForRun(id)
+        #expect(run.state == .passed)
+        #expect(run.requeues == 1)
+        #expect(pushbox.log(run: id, step: "slow").contains("done"))
+        #expect(try pushbox.note(repo, sha)?.hasPrefix("pushbox: passed") == true)
+        #expect(try pushbox.runs().count == 1)
+    }
+
+    @Test("two pushes to one branch back to back: the queued older run is superseded, recorded")
+    func supersede() throws {
+        let pushbox = try DaemonFixture(config: "concurrency: 1\n")
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", "steps:\n  - {name: work, run: \"sleep 2\"}\n")
+        try repo.commit("occupy")
+        let blocker = try #require(DaemonFixture.queuedRunIDs(in: try repo.push("HEAD:refs/heads/other").output).first)
+        _ = try pushbox.waitForRun(blocker) { $0.state == .running }
+        let first = try repo.commit("first")
+        let firstID = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let second = try repo.commit("second")
+        let push = try repo.push()
+        let secondID = try #require(DaemonFixture.queuedRunIDs(in: push.output).first)
+        #expect(push.output.contains("(supersedes run \(firstID))"))
+        let superseded = try pushbox.waitForRun(firstID)
+        #expect(superseded.state == .canceled)
+        #expect(superseded.supersededBy == secondID)
+        #expect(superseded.message == "superseded by run \(secondID)")
+        #expect(try pushbox.waitForRun(secondID).state == .passed)
+        #expect(try pushbox.note(repo, first)?.contains("superseded by run \(secondID)") == true)
+        #expect(try pushbox.note(repo, second)?.hasPrefix("pushbox: passed") == true)
+    }
+}

@@ -1,0 +1,114 @@
+import Core
+import Foundation
+import Testing
+import TestSupport
+
+/// Container hardening, asserted from inside real jobs pushed through the real daemon.
+@Suite("container hardening", .serialized)
+struct HardeningTests {
+    @Test("only lo, not root, read-only /, writable workspace and tmp, no capabilities")
+    func lockedDown() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", """
+            steps:
+              - name: inspect
+                run: |
+                  echo "interfaces: $(ls /sys/class/net | tr '\\n' ' ')"
+                  echo "uid: $(id -u)"
+                  if touch /pushbox-root-write 2>/dev/null; then echo "root: writable"; else echo "root: read-only"; fi
+                  if touch /workspace/out.txt; then echo "workspace: writable"; fi
+                  if touch /tmp/x; then echo "tmp: writable"; fi
+                  echo "capeff: $(grep CapEff /proc/self/status | awk '{print $2}')"
+                  echo "nonewprivs: $(grep NoNewPrivs /proc/self/status | awk '{print $2}')"
+            """)
+        try repo.commit("inspect")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let run = try pushbox.waitForRun(id)
+        #expect(run.state == .passed)
+        let log = pushbox.log(run: id, step: "inspect")
+        #expect(log.contains("interfaces: lo \n"), "\(log)")
+        #expect(log.contains("uid: 1000"))
+        #expect(log.contains("root: read-only"))
+        #expect(log.contains("workspace: writable"))
+        #expect(log.contains("tmp: writable"))
+        #expect(log.contains("capeff: 0000000000000000"))
+        #expect(log.contains("nonewprivs: 1"))
+        // The file the job wrote is in the run's workspace on the host.
+        #expect(FileManager.default.fileExists(atPath: pushbox.home.appendingPathComponent("runs/\(id)/workspace/out.txt").path))
+    }
+
+    @Test("a fork bomb hits the pids limit; the daemon survives and serves the next run")
+    func forkBomb() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", """
+            timeout: 20s
+            resources: {pids: 64, memory: 256m, cpus: 1}
+            steps:
+              - name: bomb
+                run: |
+                  bomb() { bomb | bomb & }; bomb
+                  sleep 5
+                  echo "still alive"
+            """)
+        try repo.commit("fork bomb")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let run = try pushbox.waitForRun(id, timeout: .seconds(90))
+        #expect(run.state.isFinished)
+        #expect(pushbox.log(run: id, step: "bomb").contains("Resource temporarily unavailable"))
+        #expect(pushbox.isDaemonRunning)
+        // The daemon still runs the next push.
+        try repo.write(".pushbox.yml", "steps:\n  - {name: ok, run: \"echo fine\"}\n")
+        try repo.commit("after the bomb")
+        let next = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        #expect(try pushbox.waitForRun(next).state == .passed)
+    }
+
+    @Test("a memory hog is killed and reported as such")
+    func memoryHog() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", """
+            resources: {memory: 64m}
+            steps:
+              - {name: hog, run: "python3 -c 'b = bytearray(400 * 1024 * 1024); print(len(b))'"}
+            """)
+        let sha = try repo.commit("hog")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let run = try pushbox.waitForRun(id)
+        #expect(run.state == .failed)
+        #expect(run.steps[0].exitCode == 137)
+        #expect(run.message?.contains("killed (out of memory or limit)") == true)
+        #expect(pushbox.log(run: id, step: "hog").contains("killed (out of memory or limit)"))
+        #expect(try pushbox.note(repo, sha)?.contains("exit 137: killed, out of memory or limit") == true)
+    }
+
+    @Test("a secret from the runner's environment reaches the job but never its log")
+    func secretMasked() throws {
+        let pushbox = try DaemonFixture()
+        let secret = "s3cr3t-\(UUID().uuidString)"
+        try pushbox.startDaemon(environment: ["DEPLOY_TOKEN": secret])
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", """
+            secrets: [DEPLOY_TOKEN]
+            steps:
+              - name: leak
+                run: |
+                  echo "plain: $DEPLOY_TOKEN"
+                  printf '%s' "$DEPLOY_TOKEN" | base64
+                  test -n "$DEPLOY_TOKEN" && echo "length: ${#DEPLOY_TOKEN}"
+            """)
+        try repo.commit("leak")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        #expect(try pushbox.waitForRun(id).state == .passed)
+        let log = pushbox.log(run: id, step: "leak")
+        #expect(log.contains("plain: ***"))
+        #expect(log.contains("length: \(secret.count)"))
+        #expect(!log.contains(secret))
+        #expect(!log.contains(Data(secret.utf8).base64EncodedString().prefix(20)))
+    }
+}
