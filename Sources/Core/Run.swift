@@ -2,6 +2,13 @@ import Foundation
 
 /// A bare repository registered with the runner.
 package struct Repo: Codable, Sendable, Equatable {
+    enum CodingKeys: String, CodingKey {
+        case id
+        case name
+        case path
+        case createdAt = "created_at"
+    }
+
     package var id: Int64
     package var name: String
     package var path: String
@@ -17,6 +24,12 @@ package struct Repo: Codable, Sendable, Equatable {
 
 /// One ref update received from a `post-receive` hook, the spool, or the reconciliation scan.
 package struct RefUpdate: Codable, Sendable, Equatable, Hashable {
+    enum CodingKeys: String, CodingKey {
+        case oldSHA = "old_sha"
+        case newSHA = "new_sha"
+        case ref
+    }
+
     package var oldSHA: String
     package var newSHA: String
     package var ref: String
@@ -38,6 +51,22 @@ package struct RefUpdate: Codable, Sendable, Equatable, Hashable {
 
 /// The recorded outcome of one step.
 package struct StepResult: Codable, Sendable, Equatable {
+    enum CodingKeys: String, CodingKey {
+        case position
+        case name
+        case command
+        case state
+        case exitCode = "exit_code"
+        case timedOut = "timed_out"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case testsPassed = "tests_passed"
+        case testsFailed = "tests_failed"
+        case testsSkipped = "tests_skipped"
+        case logBytes = "log_bytes"
+        case truncated
+    }
+
     package var position: Int
     package var name: String
     package var command: String
@@ -78,6 +107,28 @@ package struct StepResult: Codable, Sendable, Equatable {
 
 /// One numbered execution of the pipeline for a pushed commit.
 package struct Run: Codable, Sendable, Equatable {
+    enum CodingKeys: String, CodingKey {
+        case id
+        case repoID = "repo_id"
+        case repoName = "repo_name"
+        case ref
+        case sha
+        case oldSHA = "old_sha"
+        case state
+        case message
+        case detected
+        case image
+        case sandboxID = "sandbox_id"
+        case supersededBy = "superseded_by"
+        case requeues
+        case retryOf = "retry_of"
+        case source
+        case createdAt = "created_at"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case steps
+    }
+
     package var id: Int64
     package var repoID: Int64
     package var repoName: String

@@ -2,10 +2,12 @@ import Foundation
 import Synchronization
 
 /// A small HTTP/1.1 client over libcurl, for TCP and unix-socket servers (the container engine, webhooks,
-/// model APIs). Each transfer runs on a thread of its own, because `curl_easy_perform` blocks; the async
-/// API bridges to it. TLS peers are verified; the usual proxy environment variables are honoured except
-/// for unix sockets and loopback addresses. Cancelling the calling task aborts the transfer (libcurl
-/// polls for it at least once a second, immediately while data flows).
+/// model APIs). Each transfer runs on a thread of its own, because libcurl blocks; the async API bridges to
+/// it. TLS peers are verified; the usual proxy environment variables are honoured except for unix sockets
+/// and loopback addresses. Cancelling the calling task aborts the transfer at once (the transfer waits in
+/// `curl_multi_poll`, which `curl_multi_wakeup` interrupts).
+///
+/// Response bodies are not flow-controlled: chunks are buffered until the consumer takes them.
 package struct HTTPClient: Sendable {
     package init() {}
 

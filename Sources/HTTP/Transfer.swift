@@ -39,7 +39,7 @@ struct TransferEvents: Sendable {
 
 /// One request in flight: the curl handle, its body source and the response parser that the C callbacks
 /// drive. `@unchecked Sendable` because after `init` everything but `flag` is touched only by the thread
-/// that runs `perform` (libcurl calls the callbacks on the thread that called `curl_easy_perform`).
+/// that runs `perform` (libcurl calls the callbacks on the thread that drives the transfer).
 final class Transfer: @unchecked Sendable {
     let flag = CancelFlag()
     private let easy: CurlEasy
@@ -109,7 +109,7 @@ final class Transfer: @unchecked Sendable {
         try easy.set(CURLOPT_NOPROGRESS, 0)
     }
 
-    /// Runs the transfer on a thread of its own (`curl_easy_perform` blocks until the end).
+    /// Runs the transfer on a thread of its own (libcurl blocks until the end).
     func start() {
         let thread = Thread { [self] in run() }
         thread.name = "pushbox-http"
@@ -152,6 +152,7 @@ final class Transfer: @unchecked Sendable {
         var pending: Int32 = 0
         while let message = curl_multi_info_read(multi.handle, &pending) {
             if message.pointee.msg == CURLMSG_DONE {
+                // The code curl_easy_perform would have returned; named so in errors.
                 try easy.check(message.pointee.data.result, "curl_easy_perform")
             }
         }
@@ -281,7 +282,8 @@ private enum BodySource {
     }
 }
 
-// The C entry points: `userdata` is the `Transfer`, kept alive by the thread running it.
+// The C entry points: `userdata` is the `Transfer`, kept alive by the thread running it. libcurl hands back
+// exactly the pointer set with CURLOPT_*DATA, so it is never nil (the force unwraps cannot fail).
 
 private let headerCallback: @convention(c) (UnsafeMutablePointer<CChar>?, Int, Int, UnsafeMutableRawPointer?) -> Int = {
     pointer, size, count, userdata in

@@ -281,6 +281,7 @@ package struct RunDriver: Sendable {
         let metadata = RunMetadata(run: run, url: "\(environment.config.url)/runs/\(run.id)")
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.dateEncodingStrategy = .iso8601
         do {
             try FileManager.default.createDirectory(at: files.root, withIntermediateDirectories: true)
@@ -293,6 +294,7 @@ package struct RunDriver: Sendable {
 
 /// `runs/<id>/metadata.json`: the seed's fields, stable names.
 package struct RunMetadata: Codable, Sendable {
+
     package struct StepEntry: Codable, Sendable {
         var name: String
         var command: String

@@ -6,6 +6,16 @@ import Store
 
 /// What became of one ref update handed to the scheduler; one `pushbox:` line in the push output.
 package struct SubmitResult: Codable, Sendable, Equatable {
+    enum CodingKeys: String, CodingKey {
+        case ref
+        case sha
+        case status
+        case runID = "run_id"
+        case url
+        case superseded
+        case message
+    }
+
     package enum Status: String, Codable, Sendable {
         case queued, skipped, deleted, rejected
     }

@@ -3,6 +3,12 @@ import Foundation
 
 /// One post-receive event written by the hook while the daemon was unreachable.
 package struct SpoolEvent: Codable, Sendable, Equatable {
+    enum CodingKeys: String, CodingKey {
+        case repoPath = "repo_path"
+        case updates
+        case receivedAt = "received_at"
+    }
+
     package var repoPath: String
     package var updates: [RefUpdate]
     package var receivedAt: Date

@@ -53,7 +53,10 @@ package enum JUnitParseError: Error, Equatable, CustomStringConvertible, Localiz
 /// `<!ENTITY` declarations live: "billion laughs", external entities) anywhere before the root element;
 /// an encoding that is not ASCII-compatible (the DOCTYPE check reads bytes). A DOCTYPE after the root
 /// element is either inside CDATA or a comment (harmless text, e.g. captured HTML) or malformed XML, which
-/// the parser rejects. The parser itself never resolves external entities and aborts on any DTD event.
+/// the parser rejects. The check must come first: swift-corelibs-foundation's `XMLParser` always runs
+/// libxml2 with `XML_PARSE_NOENT` (substitute entities) and `XML_PARSE_RECOVER`, whatever
+/// `shouldResolveExternalEntities` says. Recovery also means `parse()` succeeds on broken XML, so errors
+/// are taken from `parseErrorOccurred`. The delegate also aborts on any DTD event it is told about.
 package enum JUnitParser {
     package static let maxInputSize = 64 * 1024 * 1024
 
@@ -319,8 +322,9 @@ private final class JUnitCounter: NSObject, XMLParserDelegate {
         stop(parser, .doctypeForbidden)
     }
 
+    /// Asked for any entity reference that is neither predefined nor declared (there is no DTD).
     func parser(_ parser: XMLParser, resolveExternalEntityName name: String, systemID: String?) -> Data? {
-        stop(parser, .doctypeForbidden)
+        stop(parser, .malformed(line: parser.lineNumber, column: parser.columnNumber, reason: "undefined entity &\(name);"))
         return nil
     }
 

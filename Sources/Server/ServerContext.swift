@@ -28,6 +28,11 @@ package struct ServerContext: Sendable {
 
 /// Body of `POST /api/v1/hooks/post-receive`.
 package struct PostReceiveRequest: Codable, Sendable {
+    enum CodingKeys: String, CodingKey {
+        case repoPath = "repo_path"
+        case updates
+    }
+
     package var repoPath: String
     package var updates: [RefUpdate]
 
@@ -48,6 +53,15 @@ package struct RunList: Codable, Sendable {
 }
 
 package struct DaemonStatus: Codable, Sendable {
+    enum CodingKeys: String, CodingKey {
+        case version
+        case pid
+        case home
+        case running
+        case queued
+        case url
+    }
+
     package var version: String
     package var pid: Int32
     package var home: String
@@ -66,6 +80,12 @@ package struct DaemonStatus: Codable, Sendable {
 }
 
 package struct ActionResponse: Codable, Sendable {
+    enum CodingKeys: String, CodingKey {
+        case runID = "run_id"
+        case outcome
+        case newRunID = "new_run_id"
+    }
+
     package var runID: Int64
     package var outcome: String
     package var newRunID: Int64?
@@ -82,11 +102,11 @@ package struct APIError: Codable, Sendable {
     package init(error: String) { self.error = error }
 }
 
-/// JSON with the API's conventions: snake_case keys, ISO 8601 dates, sorted keys.
+/// JSON with the API's conventions: snake_case keys (spelled out in each type's CodingKeys), ISO 8601
+/// dates, sorted keys.
 package enum APIJSON {
     package static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.dateEncodingStrategy = .iso8601
         encoder.outputFormatting = [.sortedKeys]
         return encoder
@@ -94,7 +114,6 @@ package enum APIJSON {
 
     package static func decoder() -> JSONDecoder {
         let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
         decoder.dateDecodingStrategy = .iso8601
         return decoder
     }

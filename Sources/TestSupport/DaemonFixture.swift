@@ -79,8 +79,8 @@ package final class DaemonFixture: @unchecked Sendable {
         if let workingDirectory { process.currentDirectoryURL = workingDirectory }
         let out = directory.url("out-\(UUID().uuidString)")
         let err = directory.url("err-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: out.path, contents: nil)
-        FileManager.default.createFile(atPath: err.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         defer {
             try? FileManager.default.removeItem(at: out)
             try? FileManager.default.removeItem(at: err)
@@ -117,7 +117,7 @@ package final class DaemonFixture: @unchecked Sendable {
         process.arguments = ["serve", "--log-level", "debug"]
         process.environment = environment(extra)
         if !FileManager.default.fileExists(atPath: daemonLog.path) {
-            FileManager.default.createFile(atPath: daemonLog.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: daemonLog.path, contents: nil)
         }
         let log = try FileHandle(forWritingTo: daemonLog)
         try log.seekToEnd()
@@ -177,7 +177,6 @@ package final class DaemonFixture: @unchecked Sendable {
 
     package static func decoder() -> JSONDecoder {
         let decoder = JSONDecoder()
-        decoder.keyDecodingStrategy = .convertFromSnakeCase
         decoder.dateDecodingStrategy = .iso8601
         return decoder
     }

@@ -34,9 +34,9 @@ struct CoreLoopTests {
         #expect(log.contains("pushbox: passed"))
         // metadata.json carries the seed's fields.
         let metadata = try JSONSerialization.jsonObject(with: Data(contentsOf: pushbox.home.appendingPathComponent("runs/1/metadata.json"))) as? [String: Any]
-        #expect(metadata?["runId"] as? Int == 1)
+        #expect(metadata?["run_id"] as? Int == 1)
         #expect(metadata?["sha"] as? String == sha)
-        #expect((metadata?["containerId"] as? String)?.isEmpty == false)
+        #expect((metadata?["container_id"] as? String)?.isEmpty == false)
         #expect((metadata?["steps"] as? [[String: Any]])?.count == 2)
     }
 

@@ -141,6 +141,7 @@ struct RealEngineTests {
             #expect(child.terminationStatus == 0)
             let stderr = await sink.stderr, count = await probe.stdout
             print("fork bomb: step exit \(status.code) after \(clock.now - start), pids in container: \(count.trimmingCharacters(in: .whitespacesAndNewlines)), stderr: \(stderr.prefix(120))")
+            #expect(stderr.contains("fork"), "the pids limit was not hit")
             if let pids = Int(count.trimmingCharacters(in: .whitespacesAndNewlines)) { #expect(pids <= 64) }
         }
 
@@ -166,6 +167,28 @@ struct RealEngineTests {
             await sandbox.destroy()
             #expect(try await fixture.client.containerStatus(sandbox.id) == nil)
             print("cancel: run returned \(elapsed) after cancel")
+        }
+
+        @Test("cancelling a task inside withSandbox still removes the container (destroy runs while cancelled)")
+        func cancelInsideWithSandbox() async throws {
+            let spec = try fixture.runSpec(fixture.makeWorkspace(), runID: 77)
+            let sink = RecordingSink()
+            let executor = executor, logger = logger
+            let task = Task {
+                try await executor.withSandbox(for: spec, logger: logger) { sandbox in
+                    try await sandbox.run(Step(name: "long", run: "echo started; sleep 60"), log: sink)
+                }
+            }
+            let clock = ContinuousClock()
+            let waitStart = clock.now
+            while await sink.stdout.isEmpty && clock.now - waitStart < .seconds(20) {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            task.cancel()
+            let result = await task.result
+            #expect(throws: CancellationError.self) { try result.get() }
+            let left = try await fixture.client.listContainers(labels: ["pushbox.run=77"] + fixture.testLabel.map { "\($0.key)=\($0.value)" })
+            #expect(left.isEmpty, "left behind: \(left.map(\.names))")
         }
 
         @Test("destroy twice is harmless")

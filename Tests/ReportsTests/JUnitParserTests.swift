@@ -170,13 +170,23 @@ private let billionLaughs = """
             return
         }
         #expect(line == 3)
-        #expect(!reason.isEmpty)
+        #expect(reason == "closing tag does not match the opening tag (libxml2 error 76)")
         #expect(error?.description.hasPrefix("malformed JUnit XML at line 3, column ") == true)
     }
 
-    @Test func truncatedFileIsMalformed() {
-        let cut = Data(RealOutput.junitPytest.utf8).prefix(300)
-        #expect(throws: JUnitParseError.self) { try JUnitParser.parse(cut) }
+    @Test(arguments: [
+        ("truncated file", String(RealOutput.junitPytest.prefix(300))),
+        ("undefined entity", "<testsuite><testcase name=\"&nope;\"/></testsuite>"),
+        ("two roots", "<testsuite/><testsuite/>"),
+        ("unquoted attribute", "<testsuite tests=3><testcase/></testsuite>"),
+    ])
+    func brokenXMLIsMalformedNotRecovered(_ name: String, _ xml: String) {
+        // libxml2's recover mode would otherwise count what it could salvage.
+        let error = #expect(throws: JUnitParseError.self, "\(name)") { try JUnitParser.parse(Data(xml.utf8)) }
+        guard case .malformed? = error else {
+            Issue.record("\(name): expected .malformed, got \(String(describing: error))")
+            return
+        }
     }
 
     @Test func tooLargeIsRefusedBeforeParsing() {
