@@ -23,7 +23,11 @@ extension Repository {
         let parentTree = try Owned<GitTree>.make("git_commit_tree") { git_commit_tree(&$0, parentCommit.pointer) }
         let rootFD = try POSIX.openDirectory(directory.path)
         defer { close(rootFD) }
-        var treeID = try TreeWriter(repository: self).writeTree(fd: rootFD, path: "", previous: parentTree, isRoot: true)!
+        guard var treeID = try TreeWriter(repository: self).writeTree(fd: rootFD, path: "", depth: 0, previous: parentTree)
+        else {
+            // writeTree returns nil only for empty subdirectories (depth > 0); the root tree is always written.
+            preconditionFailure("the root tree was not written")
+        }
         let tree = try Owned<GitTree>.make("git_tree_lookup") { git_tree_lookup(&$0, pointer, &treeID) }
         let authorSignature = try makeSignature(author)
         let committerSignature = try makeSignature(committer)
@@ -43,18 +47,24 @@ extension Repository {
     }
 }
 
-/// Builds trees bottom-up from a directory, reading through descriptors with `O_NOFOLLOW`.
+/// Builds trees bottom-up from a directory, reading through descriptors with `O_NOFOLLOW`. Names are kept
+/// as raw bytes, so names that are not UTF-8 survive a round trip.
 private struct TreeWriter {
     let repository: Repository
 
     /// The id of the tree for the directory open at `fd`, or nil when it would be empty (except the root,
     /// which is always written). `previous` is the same directory's tree in the parent commit, if any.
-    func writeTree(fd: Int32, path: String, previous: Owned<GitTree>?, isRoot: Bool) throws -> git_oid? {
+    func writeTree(fd: Int32, path: String, depth: Int, previous: Owned<GitTree>?) throws -> git_oid? {
+        guard depth <= Repository.exportMaxDepth else {
+            throw GitError.refused(
+                "Repository.createCommit", "\(path) is nested deeper than \(Repository.exportMaxDepth) directories")
+        }
         let builder = try Owned<GitTreeBuilder>.make("git_treebuilder_new") {
             git_treebuilder_new(&$0, repository.pointer, nil)
         }
         for name in try Self.names(in: fd, path: path) {
-            let childPath = path.isEmpty ? name : path + "/" + name
+            let displayName = Self.display(name)
+            let childPath = path.isEmpty ? displayName : path + "/" + displayName
             var status = stat()
             guard fstatat(fd, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else {
                 throw POSIX.error("fstatat", childPath, errno)
@@ -63,8 +73,9 @@ private struct TreeWriter {
             let mode: git_filemode_t
             switch status.st_mode & S_IFMT {
             case S_IFREG:
-                oid = try writeBlob(fd: fd, name: name, path: childPath, size: Int(status.st_size))
-                mode = status.st_mode & S_IXUSR != 0 ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB
+                guard let written = try writeBlob(fd: fd, name: name, path: childPath) else { continue }
+                oid = written.oid
+                mode = written.executable ? GIT_FILEMODE_BLOB_EXECUTABLE : GIT_FILEMODE_BLOB
             case S_IFLNK:
                 oid = try writeLink(fd: fd, name: name, path: childPath)
                 mode = GIT_FILEMODE_LINK
@@ -81,9 +92,8 @@ private struct TreeWriter {
                     if let old, git_tree_entry_filemode(old.pointer) == GIT_FILEMODE_TREE {
                         oldTree = try repository.lookupTree(git_tree_entry_id(old.pointer))
                     }
-                    guard let subtree = try writeTree(fd: childFD, path: childPath, previous: oldTree, isRoot: false) else {
-                        continue
-                    }
+                    guard let subtree = try writeTree(fd: childFD, path: childPath, depth: depth + 1, previous: oldTree)
+                    else { continue }
                     oid = subtree
                     mode = GIT_FILEMODE_TREE
                 }
@@ -92,7 +102,7 @@ private struct TreeWriter {
             }
             try check(git_treebuilder_insert(nil, builder.pointer, name, &oid, mode), "git_treebuilder_insert")
         }
-        if !isRoot && git_treebuilder_entrycount(builder.pointer) == 0 {
+        if depth > 0 && git_treebuilder_entrycount(builder.pointer) == 0 {
             return nil
         }
         var treeID = git_oid()
@@ -101,7 +111,7 @@ private struct TreeWriter {
     }
 
     /// The entry `name` of `tree` (owned, so it outlives the tree), or nil.
-    private func previousEntry(_ name: String, in tree: Owned<GitTree>?) throws -> Owned<GitTreeEntry>? {
+    private func previousEntry(_ name: [CChar], in tree: Owned<GitTree>?) throws -> Owned<GitTreeEntry>? {
         guard let tree else { return nil }
         return try withExtendedLifetime(tree) {
             guard let borrowed = git_tree_entry_byname(tree.pointer, name) else { return nil }
@@ -109,8 +119,8 @@ private struct TreeWriter {
         }
     }
 
-    /// The names in the directory open at `fd`, without ".", ".." and ".git" (any case), sorted.
-    private static func names(in fd: Int32, path: String) throws -> [String] {
+    /// The names (NUL-terminated bytes) in the directory open at `fd`, without ".", ".." and ".git" in any case.
+    private static func names(in fd: Int32, path: String) throws -> [[CChar]] {
         let copy = dup(fd)
         guard copy >= 0 else { throw POSIX.error("dup", path, errno) }
         guard let directory = fdopendir(copy) else {
@@ -119,34 +129,48 @@ private struct TreeWriter {
             throw POSIX.error("fdopendir", path, code)
         }
         defer { closedir(directory) }
-        var names: [String] = []
+        var names: [[CChar]] = []
         while true {
             errno = 0
             guard let entry = readdir(directory) else {
                 if errno != 0 { throw POSIX.error("readdir", path, errno) }
                 break
             }
-            let name = withUnsafePointer(to: entry.pointee.d_name) { tuple in
-                tuple.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: tuple.pointee)) {
-                    String(cString: $0)
-                }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                Array(raw.prefix { $0 != 0 }.map { CChar(bitPattern: $0) }) + [0]
             }
-            if name == "." || name == ".." || name.lowercased() == ".git" { continue }
-            names.append(name)
+            if !isSkipped(name) {
+                names.append(name)
+            }
         }
-        return names.sorted()
+        return names
     }
 
-    /// Files up to this size are hashed from memory (`git_blob_create_from_buffer` skips objects the
-    /// repository already has); bigger ones are streamed so that memory stays bounded.
-    static let inMemoryLimit = 8 << 20
+    /// A NUL-terminated name as text for paths in errors (invalid UTF-8 is repaired).
+    private static func display(_ name: [CChar]) -> String {
+        String(decoding: name.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
 
-    private func writeBlob(fd: Int32, name: String, path: String, size: Int) throws -> git_oid {
-        let fileFD = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+    /// ".", ".." and ".git" in any case (git refuses `.git` entries in trees).
+    private static func isSkipped(_ name: [CChar]) -> Bool {
+        let lowered = display(name).lowercased()
+        return lowered == "." || lowered == ".." || lowered == ".git"
+    }
+
+    /// The blob of the regular file `name` and whether its owner may execute it; nil when it stopped being
+    /// a regular file since it was listed.
+    private func writeBlob(fd: Int32, name: [CChar], path: String) throws -> (oid: git_oid, executable: Bool)? {
+        // O_NONBLOCK: should the file have been swapped for a fifo, opening it must not hang.
+        let fileFD = openat(fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fileFD >= 0 else { throw POSIX.error("openat", path, errno) }
         defer { close(fileFD) }
+        var status = stat()
+        guard fstat(fileFD, &status) == 0 else { throw POSIX.error("fstat", path, errno) }
+        guard status.st_mode & S_IFMT == S_IFREG else { return nil }
+        let executable = status.st_mode & S_IXUSR != 0
+        let size = Int(status.st_size)
         if size <= Self.inMemoryLimit {
-            // One byte more than expected, to notice a file that grew since fstatat.
+            // One byte more than expected, to notice a file that grew since fstat.
             var buffer = [UInt8](repeating: 0, count: size + 1)
             var filled = 0
             while filled < buffer.count {
@@ -161,13 +185,17 @@ private struct TreeWriter {
             if filled <= size {
                 var oid = git_oid()
                 try check(git_blob_create_from_buffer(&oid, repository.pointer, buffer, filled), "git_blob_create_from_buffer")
-                return oid
+                return (oid, executable)
             }
             // The file grew while being read: start again, streaming.
             guard lseek(fileFD, 0, SEEK_SET) == 0 else { throw POSIX.error("lseek", path, errno) }
         }
-        return try streamBlob(fileFD, path: path)
+        return (try streamBlob(fileFD, path: path), executable)
     }
+
+    /// Files up to this size are hashed from memory (`git_blob_create_from_buffer` skips objects the
+    /// repository already has); bigger ones are streamed so that memory stays bounded.
+    static let inMemoryLimit = 8 << 20
 
     private func streamBlob(_ fileFD: Int32, path: String) throws -> git_oid {
         var out: UnsafeMutablePointer<git_writestream>?
@@ -195,7 +223,7 @@ private struct TreeWriter {
         return oid
     }
 
-    private func writeLink(fd: Int32, name: String, path: String) throws -> git_oid {
+    private func writeLink(fd: Int32, name: [CChar], path: String) throws -> git_oid {
         var target = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let length = readlinkat(fd, name, &target, target.count - 1)
         guard length >= 0 else { throw POSIX.error("readlinkat", path, errno) }

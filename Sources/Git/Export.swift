@@ -43,7 +43,13 @@ extension Repository {
             throw GitError.refused("Repository.export", "cannot create \(directory.path): \(error)")
         }
         let fd = try POSIX.openDirectory(directory.path)
-        let contents = (try? manager.contentsOfDirectory(atPath: directory.path)) ?? []
+        let contents: [String]
+        do {
+            contents = try manager.contentsOfDirectory(atPath: directory.path)
+        } catch {
+            close(fd)
+            throw GitError.refused("Repository.export", "cannot list \(directory.path): \(error)")
+        }
         guard contents.isEmpty else {
             close(fd)
             throw GitError.refused("Repository.export", "\(directory.path) is not empty", code: GIT_EEXISTS)
@@ -107,6 +113,7 @@ private struct TreeExporter {
 
     /// Writes one entry; returns the frame to descend into when the entry is a directory.
     private mutating func exportEntry(_ entry: OpaquePointer, in parent: Frame) throws -> Frame? {
+        // Every parsed tree entry has a name (possibly empty, which is refused below).
         let name = git_tree_entry_name(entry)!
         let nameString = String(cString: name)
         let path = parent.path.isEmpty ? nameString : parent.path + "/" + nameString

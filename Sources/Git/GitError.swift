@@ -20,6 +20,9 @@ package struct GitError: Error, CustomStringConvertible {
     /// The object, reference, note or path does not exist (`GIT_ENOTFOUND`).
     package var isNotFound: Bool { code == GIT_ENOTFOUND.rawValue }
 
+    /// The repository belongs to another user and `safe.directory` does not allow it (`GIT_EOWNER`).
+    package var isOwnedByAnotherUser: Bool { code == GIT_EOWNER.rawValue }
+
     /// A reference update lost a race or would overwrite without `force` (`GIT_EEXISTS`, `GIT_EMODIFIED`, `GIT_ELOCKED`).
     package var isConflict: Bool {
         code == GIT_EEXISTS.rawValue || code == GIT_EMODIFIED.rawValue || code == GIT_ELOCKED.rawValue

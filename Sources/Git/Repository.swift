@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import CLibGit2
 import Foundation
 
@@ -20,11 +25,20 @@ package final class Repository {
     // MARK: Opening
 
     /// Opens the repository at exactly `url` (a bare repository, a `.git` directory or a working tree);
-    /// never searches parent directories.
+    /// never searches parent directories. libgit2 refuses a repository owned by another user unless
+    /// `safe.directory` allows it, like git does; the error then says so.
     package static func open(at url: URL) throws -> Repository {
         try LibGit2.initialize()
         var out: OpaquePointer?
-        try check(git_repository_open(&out, url.path), "git_repository_open")
+        do {
+            try check(git_repository_open(&out, url.path), "git_repository_open")
+        } catch let error as GitError where error.message.contains("safe.directory") {
+            // libgit2 1.5 refuses repositories owned by another user and reports it as a missing config value.
+            throw GitError(
+                code: GIT_EOWNER.rawValue, function: error.function,
+                message: "\(url.path) is owned by another user; run as its owner or list it in safe.directory "
+                    + "in this user's ~/.gitconfig (libgit2: \(error.message))")
+        }
         return Repository(owning: unwrap(out, "git_repository_open"))
     }
 
@@ -61,6 +75,7 @@ package final class Repository {
     /// The commit `id` names; throws (`isNotFound`) when it is absent or not a commit.
     package func commit(_ id: ObjectID) throws -> CommitInfo {
         let commit = try lookupCommit(id)
+        // A commit that git_commit_lookup parsed always has an author and a committer (parsing fails otherwise).
         let author = git_commit_author(commit.pointer)!.pointee
         let committer = git_commit_committer(commit.pointer)!.pointee
         var parents: [ObjectID] = []
@@ -107,6 +122,7 @@ package final class Repository {
         default:
             throw GitError.refused("Repository.readFile", "\(path) has an unknown file mode")
         }
+        // Every tree entry has an id; the pointer is into `entry`, which lives to the end of this function.
         let blobID = git_tree_entry_id(entry.pointer)!
         let odb = try Owned<GitODB>.make("git_repository_odb") { git_repository_odb(&$0, pointer) }
         var size = 0
@@ -198,17 +214,66 @@ package final class Repository {
     /// Writes `text` as the note on `commit` under `notesRef`, replacing any note already there (latest run
     /// wins) and creating the notes ref when absent. A final newline is added when `text` lacks one.
     /// `author` signs both the note and the notes commit.
+    ///
+    /// Safe against concurrent writers, in this process or another: the notes commit is made on top of the
+    /// tip that was read, and the ref moves only if it still points there (compare-and-swap); on a lost race
+    /// the write is redone on the new tip. (`git_note_create` is not used because it force-creates a missing
+    /// notes ref, so two first writers lose a note.)
     package func writeNote(
         _ text: String, on commit: ObjectID, notesRef: String = "refs/notes/pushbox", author: Signature
     ) throws {
         let signature = try makeSignature(author)
         var target = commit.oid
-        var noteID = git_oid()
         let body = text.hasSuffix("\n") ? text : text + "\n"
-        try withExtendedLifetime(signature) {
-            _ = try check(
-                git_note_create(&noteID, pointer, notesRef, signature.pointer, signature.pointer, &target, body, 1),
-                "git_note_create")
+        var attempt = 1
+        while true {
+            var tip = git_oid()
+            let tipCode = git_reference_name_to_id(&tip, pointer, notesRef)
+            let hasTip = tipCode != GIT_ENOTFOUND.rawValue
+            if hasTip {
+                try check(tipCode, "git_reference_name_to_id")
+            } else {
+                git_error_clear()
+            }
+            let parent = hasTip
+                ? try Owned<GitCommit>.make("git_commit_lookup") { git_commit_lookup(&$0, pointer, &tip) } : nil
+            var notesCommit = git_oid()
+            var noteBlob = git_oid()
+            try withExtendedLifetime((signature, parent)) {
+                _ = try check(
+                    git_note_commit_create(
+                        &notesCommit, &noteBlob, pointer, parent?.pointer, signature.pointer, signature.pointer,
+                        &target, body, 1),
+                    "git_note_commit_create")
+            }
+            var reference: OpaquePointer?
+            let code = hasTip
+                ? git_reference_create_matching(&reference, pointer, notesRef, &notesCommit, 1, &tip, "pushbox: note")
+                : git_reference_create(&reference, pointer, notesRef, &notesCommit, 0, "pushbox: note")
+            if code >= 0 {
+                git_reference_free(reference)
+                return
+            }
+            let lostRace = [GIT_EEXISTS, GIT_EMODIFIED, GIT_ELOCKED].map(\.rawValue).contains(code)
+            guard lostRace, attempt < Self.noteAttempts else {
+                try check(code, hasTip ? "git_reference_create_matching" : "git_reference_create")
+                return
+            }
+            git_error_clear()
+            attempt += 1
+            Self.pause(.milliseconds(Int.random(in: 1...20)))
+        }
+    }
+
+    /// How many times ``writeNote(_:on:notesRef:author:)`` tries before giving up on a contended notes ref.
+    static let noteAttempts = 50
+
+    private static func pause(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        var request = timespec(tv_sec: Int(seconds), tv_nsec: Int(attoseconds / 1_000_000_000))
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR {
+            request = remaining
         }
     }
 

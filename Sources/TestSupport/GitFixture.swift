@@ -58,7 +58,7 @@ package final class GitFixture {
             \tallow = always
 
             """
-        try Data(config.utf8).write(to: home.appendingPathComponent(".gitconfig"))
+        try Data(config.utf8).write(to: home.appendingPathComponent(".gitconfig"), options: .atomic)
         try checked(["init", "-q", "--bare", bare.path], in: home)
         try checked(["clone", "-q", bare.path, clone.path], in: home)
     }

@@ -97,7 +97,7 @@ struct RefUpdateTests {
         #expect(run.shortRef == short)
     }
 
-    @Test("durations of runs and steps", arguments: [(0.0, 3.25, 3250), (10.0, 10.0, 0), (1.0, 61.5005, 60501)])
+    @Test("durations of runs and steps", arguments: [(0.0, 3.25, 3250), (10.0, 10.0, 0), (1.0, 61.25, 60250), (0.0, 0.0004, 0)])
     func durations(_ start: Double, _ end: Double, _ ms: Int64) {
         let started = Date(timeIntervalSince1970: 1_700_000_000 + start)
         let finished = Date(timeIntervalSince1970: 1_700_000_000 + end)

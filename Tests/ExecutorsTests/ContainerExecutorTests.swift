@@ -81,6 +81,12 @@ struct RealEngineTests {
             #expect(await results[0].1.stdout == "1000\n1000\n/workspace\n")
         }
 
+        @Test("PID 1 is the engine's init (catatonit for Podman) running the keep-alive command")
+        func initProcess() async throws {
+            let results = try await run([#"tr '\0' ' ' < /proc/1/cmdline"#])
+            #expect(await results[0].1.stdout == "/run/podman-init -- sleep infinity ")
+        }
+
         @Test("the root filesystem is read-only; /tmp is writable")
         func readOnlyRoot() async throws {
             let results = try await run(["touch /x", "touch /tmp/x && echo tmp-ok"])

@@ -82,6 +82,65 @@ import TestSupport
         }
     }
 
+    @Test func bigFilesAreStreamedAndStoredByteForByte() throws {
+        try withFixture { fixture, directory in
+            let parent = try objectID(try fixture.commit("first"))
+            let work = directory.url("work")
+            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+            var big = Data(count: 9 << 20)
+            big.withUnsafeMutableBytes { raw in
+                for index in raw.indices { raw[index] = UInt8(truncatingIfNeeded: index &* 31 &+ index >> 12) }
+            }
+            try big.write(to: work.appendingPathComponent("big.bin"))
+            try Data("small\r\n".utf8).write(to: work.appendingPathComponent("crlf.txt"))
+            let repository = try Repository.open(at: fixture.clone)
+            let commit = try repository.createCommit(parent: parent, treeFrom: work, message: "big",
+                                                     author: author, committer: committer)
+            let expected = try fixture.checked(["hash-object", work.appendingPathComponent("big.bin").path])
+            #expect(try fixture.checked(["rev-parse", "\(commit.hex):big.bin"]) == expected)
+            #expect(try fixture.checked(["cat-file", "-s", "\(commit.hex):big.bin"]) == "\(9 << 20)")
+            #expect(try repository.readFile("crlf.txt", at: commit) == Data("small\r\n".utf8))
+        }
+    }
+
+    @Test func namesThatAreNotUTF8SurviveExportAndCommit() throws {
+        try withFixture { fixture, directory in
+            let crafter = TreeCrafter(fixture: fixture)
+            let latin1 = [UInt8]("caf".utf8) + [0xE9] + Array(".txt".utf8)
+            let tree = try crafter.tree([
+                .init(mode: "100644", nameBytes: latin1, id: try crafter.blob("latin-1 name\n")),
+                .init(mode: "40000", nameBytes: [0xFF, 0xFE], id: try crafter.tree([
+                    .init(mode: "100755", name: "x", id: try crafter.blob("x\n")),
+                ])),
+            ])
+            let parent = try objectID(try crafter.commit(tree: tree))
+            let repository = try Repository.open(at: fixture.clone)
+            let work = directory.url("work")
+            let report = try repository.export(parent, to: work)
+            #expect(report.files == 2)
+            #expect(report.refused.isEmpty)
+            let again = try repository.createCommit(parent: parent, treeFrom: work, message: "same",
+                                                    author: author, committer: committer)
+            #expect(try repository.commit(again).tree.hex == tree)
+        }
+    }
+
+    @Test func directoriesNestedTooDeeplyAreRefused() throws {
+        try withFixture { fixture, directory in
+            let parent = try objectID(try fixture.commit("first"))
+            let work = directory.url("work")
+            let deep = (0...Repository.exportMaxDepth).reduce(work) { url, _ in url.appendingPathComponent("d") }
+            try FileManager.default.createDirectory(at: deep, withIntermediateDirectories: true)
+            try Data("bottom\n".utf8).write(to: deep.appendingPathComponent("f"))
+            let error = try #require(throws: GitError.self) {
+                try Repository.open(at: fixture.clone).createCommit(parent: parent, treeFrom: work, message: "deep",
+                                                                    author: author, committer: committer)
+            }
+            #expect(error.function == "Repository.createCommit")
+            #expect(error.message.contains("deeper than"))
+        }
+    }
+
     @Test func anEmptyDirectoryMakesACommitWithTheEmptyTree() throws {
         try withFixture { fixture, directory in
             try fixture.write("a", "a\n")

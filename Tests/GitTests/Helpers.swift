@@ -57,8 +57,18 @@ struct TreeCrafter {
 
     struct Entry {
         var mode: String
-        var name: String
+        var nameBytes: [UInt8]
         var id: String
+
+        init(mode: String, name: String, id: String) {
+            self.init(mode: mode, nameBytes: Array(name.utf8), id: id)
+        }
+
+        init(mode: String, nameBytes: [UInt8], id: String) {
+            self.mode = mode
+            self.nameBytes = nameBytes
+            self.id = id
+        }
     }
 
     func blob(_ text: String) throws -> String {
@@ -68,7 +78,7 @@ struct TreeCrafter {
     func tree(_ entries: [Entry]) throws -> String {
         var data = Data()
         for entry in entries {
-            data.append(contentsOf: Array("\(entry.mode) \(entry.name)".utf8) + [0])
+            data.append(contentsOf: Array("\(entry.mode) ".utf8) + entry.nameBytes + [0])
             data.append(contentsOf: try Self.rawBytes(entry.id))
         }
         return try fixture.checked(["hash-object", "-t", "tree", "-w", "--literally", "--stdin"], input: data)

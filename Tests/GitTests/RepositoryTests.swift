@@ -22,6 +22,19 @@ import TestSupport
         #expect(String(describing: error).contains(error.message))
     }
 
+    @Test(.enabled(if: getuid() == 0, "needs root to give a repository to another user"))
+    func aRepositoryOfAnotherUserIsRefusedWithAClearMessage() throws {
+        try withFixture { fixture, _ in
+            let chown = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["-R", "nobody", fixture.bare.path])
+            chown.waitUntilExit()
+            #expect(chown.terminationStatus == 0)
+            let error = try #require(throws: GitError.self) { _ = try Repository.open(at: fixture.bare) }
+            #expect(error.function == "git_repository_open")
+            #expect(error.isOwnedByAnotherUser)
+            #expect(error.message.contains("owned by another user"))
+        }
+    }
+
     @Test func initBareMakesABareRepositoryGitAgrees() throws {
         try withFixture { fixture, directory in
             let url = directory.url("made/by/libgit2.git")
@@ -208,6 +221,32 @@ import TestSupport
             // Two note commits: the first write and the overwrite, both signed by `author`.
             let notesLog = try fixture.checked(["log", "--format=%an <%ae>", "refs/notes/pushbox"], in: fixture.bare)
             #expect(notesLog == "Pushbox <pushbox@localhost>\nPushbox <pushbox@localhost>")
+        }
+    }
+
+    @Test func concurrentNoteWritersAllLand() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let fixture = try GitFixture.make(in: directory)
+        var shas: [String] = []
+        for index in 0..<12 {
+            shas.append(try fixture.commit("commit \(index)"))
+        }
+        #expect(try fixture.push().status == 0)
+        let bare = fixture.bare
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for sha in shas {
+                group.addTask {
+                    let repository = try Repository.open(at: bare)
+                    try repository.writeNote("pushbox: passed \(sha)", on: try objectID(sha),
+                                             author: Signature(name: "Pushbox", email: "pushbox@localhost"))
+                }
+            }
+            try await group.waitForAll()
+        }
+        let repository = try Repository.open(at: bare)
+        for sha in shas {
+            #expect(try repository.note(on: try objectID(sha)) == "pushbox: passed \(sha)\n")
         }
     }
 

@@ -36,6 +36,10 @@ package struct ContainerExecutor: JobExecutor {
         logger[metadataKey: "run"] = "\(run.runID)"
         var run = run
         run.labels.merge(labels) { own, _ in own }
+        guard !run.workspace.path.contains(":") else {
+            // `Binds` is "source:target:options"; a colon in the source would be misread.
+            throw SandboxError("the workspace path \(run.workspace.path) contains ':', which a container bind mount cannot express")
+        }
         Self.handOverWorkspace(run.workspace, logger: logger)
 
         let name = "pushbox-run-\(run.runID)-\(UInt32.random(in: 0...UInt32.max).hex)"
@@ -46,6 +50,11 @@ package struct ContainerExecutor: JobExecutor {
         } catch let error as EngineAPIError where error.status == 404 && error.message.lowercased().contains("image") {
             throw SandboxError("image \(run.image) is not present; build it with `pushbox image build`")
         } catch {
+            if Task.isCancelled {
+                // The engine may have created it before the request was dropped: remove it by name.
+                await ContainerSandbox.forceRemove(name, engine: engine, logger: logger)
+                throw CancellationError()
+            }
             throw SandboxError("could not create the container for run \(run.runID): \(error)")
         }
         let sandbox = ContainerSandbox(id: id, name: name, engine: engine, logger: logger)
@@ -53,6 +62,7 @@ package struct ContainerExecutor: JobExecutor {
             try await engine.startContainer(id)
         } catch {
             await sandbox.destroy()
+            if Task.isCancelled { throw CancellationError() }
             throw SandboxError("could not start the container for run \(run.runID): \(error)")
         }
         logger.debug("container started", metadata: ["container": "\(name)", "id": "\(id.prefix(12))"])
@@ -159,18 +169,24 @@ package final class ContainerSandbox: Sandbox {
 
     package func destroy() async {
         guard !removed.withLock({ $0 }) else { return }
-        // Detached: destroy is typically called from a task that is being cancelled.
-        let engine = engine, id = id, logger = logger
-        let ok = await Task.detached { () -> Bool in
+        if await Self.forceRemove(id, engine: engine, logger: logger) {
+            removed.withLock { $0 = true }
+        }
+    }
+
+    /// `DELETE /containers/{id}?force=1`, detached from the calling task: removal typically happens in a task
+    /// that is being cancelled, and must not be cancelled with it. True when the container is gone.
+    @discardableResult
+    static func forceRemove(_ idOrName: String, engine: DockerEngineClient, logger: Logger) async -> Bool {
+        await Task.detached { () -> Bool in
             do {
-                try await engine.removeContainer(id, force: true)
+                try await engine.removeContainer(idOrName, force: true)
                 return true
             } catch {
-                logger.error("could not remove the container", metadata: ["id": "\(id.prefix(12))", "error": "\(error)"])
+                logger.error("could not remove the container", metadata: ["container": "\(idOrName.prefix(12))", "error": "\(error)"])
                 return false
             }
         }.value
-        if ok { removed.withLock { $0 = true } }
     }
 }
 

@@ -36,7 +36,7 @@ enum LocalProcess {
         return pid
     }
 
-    /// Whether `pid` is a live process (a zombie counts as gone). Reaps it when it is our own child.
+    /// Whether `pid` is a live process. Reaps it when it is our own child; someone else's zombie counts as gone.
     static func isAlive(_ pid: pid_t) -> Bool {
         guard pid > 0 else { return false }
         var status: Int32 = 0
@@ -46,7 +46,12 @@ enum LocalProcess {
         // Format: "pid (comm) S …"; comm may contain spaces and parentheses, the state follows the last ')'.
         guard let close = stat.lastIndex(of: ")") else { return false }
         let state = stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).first
-        return state != "Z" && state != "X"
+        if state == "Z" || state == "X" {
+            // Exiting. When it is our child, it is gone only once reaped (a multi-threaded process shows `Z`
+            // while its other threads still wind down, and cannot be reaped yet): 0 means "not yet".
+            return waitpid(pid, &status, WNOHANG) == 0
+        }
+        return true
     }
 
     /// The argument vector of a running process, from /proc.

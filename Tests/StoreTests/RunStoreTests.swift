@@ -1,0 +1,593 @@
+import Core
+import Foundation
+import Store
+import Testing
+
+@Suite("RunStore: repositories")
+struct RepoTests {
+    @Test("addRepo returns the repo, and every lookup finds it")
+    func addAndFind() throws {
+        try StoreFixture.with { store, fixture in
+            let before = Date()
+            let app = try store.addRepo(name: "app", path: "/srv/git/app.git")
+            let lib = try store.addRepo(name: "lib", path: "/srv/git/lib.git")
+            let api = try store.addRepo(name: "api", path: "/srv/git/api.git")
+            #expect(app.id > 0)
+            #expect(Set([app.id, lib.id, api.id]).count == 3)
+            #expect(app.name == "app")
+            #expect(app.path == "/srv/git/app.git")
+            #expect(app.createdAt >= before.addingTimeInterval(-1) && app.createdAt <= Date().addingTimeInterval(1))
+            #expect(try store.repos().map(\.name) == ["api", "app", "lib"])
+            #expect(try store.repo(named: "lib")?.id == lib.id)
+            #expect(try store.repo(path: "/srv/git/api.git")?.name == "api")
+            #expect(try store.repo(id: app.id)?.path == "/srv/git/app.git")
+            #expect(try store.repo(named: "nope") == nil)
+            #expect(try store.repo(path: "/nope") == nil)
+            #expect(try store.repo(id: 9999) == nil)
+            #expect(FileManager.default.fileExists(atPath: fixture.path))
+        }
+    }
+
+    @Test("duplicates are refused with a message that says what to do", arguments: [
+        ("app", "/srv/git/app.git", "/srv/git/app.git is already registered as \"app\""),
+        ("other", "/srv/git/app.git", "/srv/git/app.git is already registered as \"app\""),
+        ("app", "/srv/git/elsewhere.git", "a repository named \"app\" is already registered; choose another with --name"),
+    ])
+    func duplicates(_ name: String, _ path: String, _ message: String) throws {
+        try StoreFixture.with { store, _ in
+            _ = try store.addRepo(name: "app", path: "/srv/git/app.git")
+            #expect(throws: StoreError(message)) { try store.addRepo(name: name, path: path) }
+            #expect(try store.repos().count == 1)
+        }
+    }
+
+    @Test("removeRepo takes its runs, steps, pushes and heads with it")
+    func removeCascades() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let keep = try store.addRepo(name: "keep", path: "/k")
+            let run = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            try store.setSteps(runID: run.id, [StepResult(position: 0, name: "build", command: "make")])
+            try store.rememberHeads(repoID: app.id, ["refs/heads/dev": sha(9)])
+            let kept = try store.enqueue(repo: keep, update: update(2), source: "hook").run
+
+            try store.removeRepo(named: "app")
+            #expect(try store.repo(named: "app") == nil)
+            #expect(try store.run(id: run.id) == nil)
+            #expect(try store.runs(limit: 10).map(\.id) == [kept.id])
+            #expect(try store.knownHeads(repoID: app.id).isEmpty)
+            #expect(try store.hasRun(repoID: app.id, sha: sha(1)) == false)
+            #expect(try store.run(id: kept.id)?.state == .queued)
+            #expect(try store.knownHeads(repoID: keep.id) == ["refs/heads/main": sha(2)])
+            #expect(try store.integrityCheck() == "ok")
+
+            // A repo registered again under the same name starts with nothing.
+            let again = try store.addRepo(name: "app", path: "/a")
+            #expect(again.id != app.id)
+            #expect(try store.runs(repoID: again.id).isEmpty)
+        }
+    }
+
+    @Test("removing an unknown repo says so")
+    func removeUnknown() throws {
+        try StoreFixture.with { store, _ in
+            #expect(throws: StoreError("no repository named \"ghost\" is registered")) { try store.removeRepo(named: "ghost") }
+        }
+    }
+}
+
+@Suite("RunStore: the queue")
+struct QueueTests {
+    @Test("enqueue returns a queued run with every field set from the push")
+    func enqueueFields() throws {
+        try StoreFixture.with { store, _ in
+            let repo = try store.addRepo(name: "app", path: "/a")
+            let before = Date().addingTimeInterval(-1)
+            let pushed = RefUpdate(oldSHA: sha(7), newSHA: sha(8), ref: "refs/heads/feature/x")
+            let result = try store.enqueue(repo: repo, update: pushed, source: "spool", retryOf: 41)
+            let run = result.run
+            #expect(result.superseded == [])
+            #expect(run.id > 0)
+            #expect(run.repoID == repo.id)
+            #expect(run.repoName == "app")
+            #expect(run.ref == "refs/heads/feature/x")
+            #expect(run.sha == sha(8))
+            #expect(run.oldSHA == sha(7))
+            #expect(run.state == .queued)
+            #expect(run.message == nil)
+            #expect(run.detected == nil)
+            #expect(run.image == nil)
+            #expect(run.sandboxID == nil)
+            #expect(run.supersededBy == nil)
+            #expect(run.requeues == 0)
+            #expect(run.retryOf == 41)
+            #expect(run.source == "spool")
+            #expect(run.createdAt >= before && run.createdAt <= Date().addingTimeInterval(1))
+            #expect(run.startedAt == nil)
+            #expect(run.finishedAt == nil)
+            #expect(run.steps == [])
+            #expect(try store.run(id: run.id) == run)
+            #expect(try store.queuedRuns().map(\.id) == [run.id])
+            #expect(try store.knownHeads(repoID: repo.id) == ["refs/heads/feature/x": sha(8)])
+        }
+    }
+
+    @Test("a second enqueue of the same repo and ref supersedes the queued one")
+    func supersede() throws {
+        try StoreFixture.with { store, _ in
+            let repo = try store.addRepo(name: "app", path: "/a")
+            let first = try store.enqueue(repo: repo, update: update(1), source: "hook").run
+            let second = try store.enqueue(repo: repo, update: update(2), source: "hook")
+            #expect(second.superseded == [first.id])
+            #expect(second.run.state == .queued)
+            let old = try #require(try store.run(id: first.id))
+            #expect(old.state == .canceled)
+            #expect(old.message == "superseded by run \(second.run.id)")
+            #expect(old.supersededBy == second.run.id)
+            #expect(old.finishedAt != nil)
+
+            // A third supersedes only the second: the first is already canceled.
+            let third = try store.enqueue(repo: repo, update: update(3), source: "scan")
+            #expect(third.superseded == [second.run.id])
+            #expect(try store.run(id: first.id)?.supersededBy == second.run.id)
+            #expect(try store.run(id: second.run.id)?.message == "superseded by run \(third.run.id)")
+            #expect(try store.queuedRuns().map(\.id) == [third.run.id])
+            #expect(try store.counts() == [.canceled: 2, .queued: 1])
+        }
+    }
+
+    @Test("a different ref, a different repo, or a running run is not superseded")
+    func notSuperseded() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let other = try store.addRepo(name: "other", path: "/o")
+            let running = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            #expect(try store.claim(runID: running.id))
+            let dev = try store.enqueue(repo: app, update: update("refs/heads/dev", 2), source: "hook").run
+            let otherMain = try store.enqueue(repo: other, update: update(3), source: "hook").run
+            let tag = try store.enqueue(repo: app, update: update("refs/tags/main", 4), source: "hook").run
+            let main = try store.enqueue(repo: app, update: update(5), source: "hook")
+            #expect(main.superseded == [])
+            #expect(try store.run(id: running.id)?.state == .running)
+            #expect(try store.run(id: running.id)?.supersededBy == nil)
+            for id in [dev.id, otherMain.id, tag.id, main.run.id] {
+                #expect(try store.run(id: id)?.state == .queued)
+            }
+            #expect(try store.queuedRuns().map(\.id) == [dev.id, otherMain.id, tag.id, main.run.id])
+        }
+    }
+
+    @Test("a finished run is not superseded either")
+    func finishedNotSuperseded() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let done = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            #expect(try store.claim(runID: done.id))
+            #expect(try store.finish(runID: done.id, state: .failed, message: "step test failed"))
+            let next = try store.enqueue(repo: app, update: update(2), source: "hook")
+            #expect(next.superseded == [])
+            let after = try #require(try store.run(id: done.id))
+            #expect(after.state == .failed)
+            #expect(after.message == "step test failed")
+            #expect(after.supersededBy == nil)
+        }
+    }
+
+    @Test("startNow creates a running run and supersedes nothing")
+    func startNow() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let queued = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            let foreground = try store.enqueue(repo: app, update: update(2), source: "run", startNow: true)
+            #expect(foreground.superseded == [])
+            #expect(foreground.run.state == .running)
+            #expect(foreground.run.startedAt != nil)
+            #expect(foreground.run.source == "run")
+            #expect(try store.run(id: queued.id)?.state == .queued)
+            #expect(try store.queuedRuns().map(\.id) == [queued.id])
+            // No daemon can claim it.
+            #expect(try store.claim(runID: foreground.run.id) == false)
+            // And a later push does not supersede it (it is not queued).
+            let later = try store.enqueue(repo: app, update: update(3), source: "hook")
+            #expect(later.superseded == [queued.id])
+            #expect(try store.run(id: foreground.run.id)?.state == .running)
+        }
+    }
+
+    @Test("claim succeeds exactly once")
+    func claimOnce() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let run = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            #expect(try store.claim(runID: run.id))
+            #expect(try store.claim(runID: run.id) == false)
+            let claimed = try #require(try store.run(id: run.id))
+            #expect(claimed.state == .running)
+            #expect(claimed.startedAt != nil)
+            #expect(try store.queuedRuns().isEmpty)
+            #expect(try store.claim(runID: 424_242) == false)
+        }
+    }
+
+    @Test("claim of a superseded or finished run fails", arguments: [RunState.canceled, .passed, .error])
+    func claimFinished(_ state: RunState) throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let run = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            #expect(try store.finish(runID: run.id, state: state, message: "done"))
+            #expect(try store.claim(runID: run.id) == false)
+            #expect(try store.run(id: run.id)?.state == state)
+        }
+    }
+
+    @Test("claim from 8 tasks at once: exactly one wins")
+    func claimRace() async throws {
+        try await StoreFixture.withAsync { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let run = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            let wins = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<8 { group.addTask { try store.claim(runID: run.id) } }
+                return try await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+            }
+            #expect(wins == 1)
+        }
+    }
+
+    @Test("recoverInterrupted re-queues a running run once, then ends it error")
+    func recoverInterrupted() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let run = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            let untouched = try store.enqueue(repo: app, update: update("refs/heads/dev", 2), source: "hook").run
+            #expect(try store.claim(runID: run.id))
+            try store.update(runID: run.id, sandboxID: "container-1")
+            try store.setSteps(runID: run.id, [
+                StepResult(position: 0, name: "build", command: "make", state: .passed),
+                StepResult(position: 1, name: "test", command: "make test", state: .running),
+            ])
+
+            let first = try store.recoverInterrupted()
+            #expect(first.requeued == [run.id])
+            #expect(first.failed == [])
+            let requeued = try #require(try store.run(id: run.id))
+            #expect(requeued.state == .queued)
+            #expect(requeued.requeues == 1)
+            #expect(requeued.startedAt == nil)
+            #expect(requeued.sandboxID == nil)
+            #expect(requeued.steps == [])
+            #expect(requeued.message == "interrupted by a daemon restart; queued again")
+            #expect(try store.run(id: untouched.id)?.state == .queued)
+
+            #expect(try store.claim(runID: run.id))
+            #expect(try store.run(id: run.id)?.message == nil)
+            try store.setSteps(runID: run.id, [
+                StepResult(position: 0, name: "build", command: "make", state: .passed),
+                StepResult(position: 1, name: "test", command: "make test", state: .running),
+                StepResult(position: 2, name: "lint", command: "make lint", state: .pending),
+            ])
+            let second = try store.recoverInterrupted()
+            #expect(second.requeued == [])
+            #expect(second.failed == [run.id])
+            let failed = try #require(try store.run(id: run.id))
+            #expect(failed.state == .error)
+            #expect(failed.requeues == 1)
+            #expect(failed.finishedAt != nil)
+            #expect(failed.message == "interrupted twice by daemon restarts; not retried again (use pushbox retry)")
+            #expect(failed.steps.map(\.state) == [.passed, .error, .error])
+
+            let third = try store.recoverInterrupted()
+            #expect(third.requeued.isEmpty && third.failed.isEmpty)
+            #expect(try store.run(id: run.id)?.state == .error)
+        }
+    }
+
+    @Test("recoverInterrupted leaves a foreground `pushbox run` (startNow) alone")
+    func recoverForeground() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let foreground = try store.enqueue(repo: app, update: update(1), source: "run", startNow: true).run
+            _ = try store.recoverInterrupted()
+            withKnownIssue("RunStore.recoverInterrupted re-queues runs created with startNow: a daemon starting during `pushbox run` runs the same run again") {
+                #expect(try store.run(id: foreground.id)?.state == .running)
+                #expect(try store.queuedRuns().isEmpty)
+            }
+        }
+    }
+
+    @Test("finish is first-write-wins", arguments: [
+        (RunState.passed, RunState.failed), (.canceled, .passed), (.error, .canceled), (.failed, .error),
+    ])
+    func finishFirstWins(_ first: RunState, _ second: RunState) throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let run = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            #expect(try store.claim(runID: run.id))
+            #expect(try store.finish(runID: run.id, state: first, message: "first"))
+            let finishedAt = try store.run(id: run.id)?.finishedAt
+            #expect(finishedAt != nil)
+            #expect(try store.finish(runID: run.id, state: second, message: "second") == false)
+            let after = try #require(try store.run(id: run.id))
+            #expect(after.state == first)
+            #expect(after.message == "first")
+            #expect(after.finishedAt == finishedAt)
+        }
+    }
+
+    @Test("finish without a message keeps the one there; unfinished steps become skipped or canceled", arguments: [
+        (RunState.failed, StepState.skipped), (.canceled, .canceled), (.error, .skipped), (.passed, .skipped),
+    ])
+    func finishSteps(_ state: RunState, _ leftover: StepState) throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let run = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            #expect(try store.claim(runID: run.id))
+            try store.update(runID: run.id, detected: "make (Makefile)")
+            try store.setSteps(runID: run.id, [
+                StepResult(position: 0, name: "build", command: "make", state: .passed),
+                StepResult(position: 1, name: "test", command: "make test", state: .failed, exitCode: 2),
+                StepResult(position: 2, name: "lint", command: "make lint", state: .running),
+                StepResult(position: 3, name: "docs", command: "make docs", state: .pending),
+            ])
+            #expect(try store.finish(runID: run.id, state: state, message: nil))
+            let after = try #require(try store.run(id: run.id))
+            #expect(after.state == state)
+            #expect(after.message == nil)
+            #expect(after.detected == "make (Makefile)")
+            #expect(after.steps.map(\.state) == [.passed, .failed, leftover, leftover])
+        }
+    }
+
+    @Test("finish keeps an earlier message when given none")
+    func finishKeepsMessage() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let first = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            #expect(try store.claim(runID: first.id))
+            _ = try store.recoverInterrupted()
+            #expect(try store.finish(runID: first.id, state: .canceled, message: nil))
+            #expect(try store.run(id: first.id)?.message == "interrupted by a daemon restart; queued again")
+        }
+    }
+}
+
+@Suite("RunStore: steps and progress")
+struct StepTests {
+    static let full = StepResult(position: 1, name: "test", command: "make test V=1", state: .failed, exitCode: 137,
+                                 timedOut: true, startedAt: date(0.25), finishedAt: date(12.5), testsPassed: 41,
+                                 testsFailed: 1, testsSkipped: 3, logBytes: 104_857_600, truncated: true)
+
+    @Test("setSteps round-trips every StepResult field", arguments: [
+        full,
+        StepResult(position: 0, name: "build", command: "make"),
+        StepResult(position: 7, name: "edge", command: "sh -c 'exit -1'\nsecond line", state: .error, exitCode: Int32.min,
+                   timedOut: false, startedAt: date(-1_700_000_000), finishedAt: date(0), testsPassed: 0, testsFailed: 0,
+                   testsSkipped: 0, logBytes: Int64.max, truncated: false),
+        StepResult(position: 2, name: "unicode-é", command: "echo '日本語' && exit 2147483647", state: .skipped,
+                   exitCode: Int32.max),
+        StepResult(position: 3, name: "c", command: "c", state: .canceled, exitCode: -15),
+        StepResult(position: 4, name: "r", command: "r", state: .running, startedAt: date(5)),
+        StepResult(position: 5, name: "p", command: "p", state: .passed, exitCode: 0, testsPassed: 10),
+    ])
+    func roundTrip(_ step: StepResult) throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let run = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            try store.setSteps(runID: run.id, [step])
+            #expect(try store.run(id: run.id)?.steps == [step])
+        }
+    }
+
+    @Test("setSteps replaces the list; updateStep replaces one position; steps come back in position order")
+    func replace() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let run = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            let other = try store.enqueue(repo: app, update: update("refs/heads/dev", 2), source: "hook").run
+            try store.setSteps(runID: run.id, [
+                StepResult(position: 2, name: "c", command: "c"),
+                StepResult(position: 0, name: "a", command: "a"),
+                StepResult(position: 1, name: "b", command: "b"),
+            ])
+            try store.setSteps(runID: other.id, [StepResult(position: 0, name: "x", command: "x")])
+            #expect(try store.run(id: run.id)?.steps.map(\.name) == ["a", "b", "c"])
+
+            try store.updateStep(runID: run.id, Self.full)
+            let steps = try #require(try store.run(id: run.id)?.steps)
+            #expect(steps.map(\.name) == ["a", "test", "c"])
+            #expect(steps[1] == Self.full)
+
+            try store.setSteps(runID: run.id, [StepResult(position: 0, name: "only", command: "o")])
+            #expect(try store.run(id: run.id)?.steps.map(\.name) == ["only"])
+            #expect(try store.run(id: other.id)?.steps.map(\.name) == ["x"])
+
+            try store.setSteps(runID: run.id, [])
+            #expect(try store.run(id: run.id)?.steps == [])
+        }
+    }
+
+    @Test("update sets detected, image and sandbox; nil leaves a field alone")
+    func updateRun() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let run = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            try store.update(runID: run.id, detected: "node (package.json)", image: "pushbox/debian:bookworm")
+            try store.update(runID: run.id, sandboxID: "abc123")
+            let after = try #require(try store.run(id: run.id))
+            #expect(after.detected == "node (package.json)")
+            #expect(after.image == "pushbox/debian:bookworm")
+            #expect(after.sandboxID == "abc123")
+        }
+    }
+}
+
+@Suite("RunStore: reading")
+struct ReadingTests {
+    @Test("runs(limit:repoID:states:) is newest first and filters")
+    func runsOrdering() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let lib = try store.addRepo(name: "lib", path: "/l")
+            var ids: [Int64] = []
+            for n in 0..<10 {
+                let repo = n.isMultiple(of: 2) ? app : lib
+                ids.append(try store.enqueue(repo: repo, update: update("refs/heads/b\(n)", n + 1), source: "hook").run.id)
+            }
+            #expect(try store.runs().map(\.id) == ids.reversed())
+            #expect(try store.runs(limit: 3).map(\.id) == [ids[9], ids[8], ids[7]])
+            #expect(try store.runs(limit: 0).isEmpty)
+            #expect(try store.runs(repoID: app.id).map(\.id) == [ids[8], ids[6], ids[4], ids[2], ids[0]])
+            #expect(try store.runs(limit: 2, repoID: lib.id).map(\.id) == [ids[9], ids[7]])
+            #expect(try store.runs(repoID: 9999).isEmpty)
+
+            #expect(try store.claim(runID: ids[3]))
+            #expect(try store.claim(runID: ids[4]))
+            #expect(try store.finish(runID: ids[4], state: .passed, message: nil))
+            #expect(try store.runs(states: [.running]).map(\.id) == [ids[3]])
+            #expect(try store.runs(states: [.running, .passed]).map(\.id) == [ids[4], ids[3]])
+            #expect(try store.runs(repoID: app.id, states: [.running, .passed]).map(\.id) == [ids[4]])
+            #expect(try store.runs(states: []).isEmpty)
+            #expect(try store.counts() == [.queued: 8, .running: 1, .passed: 1])
+            #expect(try store.queuedRuns().map(\.id) == ids.filter { $0 != ids[3] && $0 != ids[4] })
+        }
+    }
+
+    @Test("hasRun: any ref, any state, only this repo")
+    func hasRun() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let lib = try store.addRepo(name: "lib", path: "/l")
+            #expect(try store.hasRun(repoID: app.id, sha: sha(1)) == false)
+            let run = try store.enqueue(repo: app, update: update("refs/heads/dev", 1), source: "hook").run
+            #expect(try store.hasRun(repoID: app.id, sha: sha(1)))
+            #expect(try store.hasRun(repoID: lib.id, sha: sha(1)) == false)
+            #expect(try store.hasRun(repoID: app.id, sha: sha(2)) == false)
+            _ = try store.enqueue(repo: app, update: update("refs/heads/dev", 2), source: "hook")
+            #expect(try store.run(id: run.id)?.state == .canceled)
+            #expect(try store.hasRun(repoID: app.id, sha: sha(1)), "a superseded run still counts")
+        }
+    }
+
+    @Test("knownHeads, rememberHeads, and recordPush (a deletion forgets the head)")
+    func heads() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let lib = try store.addRepo(name: "lib", path: "/l")
+            #expect(try store.knownHeads(repoID: app.id) == [:])
+            try store.rememberHeads(repoID: app.id, ["refs/heads/main": sha(1), "refs/heads/dev": sha(2), "refs/tags/v1": sha(3)])
+            #expect(try store.knownHeads(repoID: app.id) == ["refs/heads/main": sha(1), "refs/heads/dev": sha(2), "refs/tags/v1": sha(3)])
+            #expect(try store.knownHeads(repoID: lib.id) == [:])
+
+            try store.rememberHeads(repoID: app.id, ["refs/heads/main": sha(4)])
+            #expect(try store.knownHeads(repoID: app.id)["refs/heads/main"] == sha(4))
+
+            try store.recordPush(repo: app, update: RefUpdate(oldSHA: sha(2), newSHA: sha(5), ref: "refs/heads/dev"), source: "hook")
+            #expect(try store.knownHeads(repoID: app.id)["refs/heads/dev"] == sha(5))
+
+            try store.recordPush(repo: app, update: RefUpdate(oldSHA: sha(5), newSHA: RefUpdate.zeroSHA, ref: "refs/heads/dev"),
+                                 source: "hook")
+            #expect(try store.knownHeads(repoID: app.id) == ["refs/heads/main": sha(4), "refs/tags/v1": sha(3)])
+
+            try store.recordPush(repo: app, update: RefUpdate(oldSHA: RefUpdate.zeroSHA, newSHA: sha(6), ref: "refs/heads/new"),
+                                 source: "scan")
+            _ = try store.enqueue(repo: app, update: update(7, old: sha(4)), source: "hook")
+            #expect(try store.knownHeads(repoID: app.id) == ["refs/heads/main": sha(7), "refs/tags/v1": sha(3), "refs/heads/new": sha(6)])
+            // recordPush starts no run.
+            #expect(try store.hasRun(repoID: app.id, sha: sha(6)) == false)
+            #expect(try store.runs().count == 1)
+        }
+    }
+
+    @Test("integrity_check says ok, and the file is a real on-disk WAL database")
+    func integrity() throws {
+        try StoreFixture.with { store, fixture in
+            let app = try store.addRepo(name: "app", path: "/a")
+            _ = try store.enqueue(repo: app, update: update(1), source: "hook")
+            #expect(try store.integrityCheck() == "ok")
+            #expect(FileManager.default.fileExists(atPath: fixture.path))
+            #expect(FileManager.default.fileExists(atPath: fixture.path + "-wal"))
+        }
+    }
+}
+
+@Suite("RunStore: several users of one file")
+struct SharingTests {
+    @Test("two RunStore instances on one file (daemon and hook) see each other's writes")
+    func twoInstances() throws {
+        try StoreFixture.with { daemon, fixture in
+            let hook = try RunStore(path: fixture.path)
+            let app = try daemon.addRepo(name: "app", path: "/a")
+            #expect(try hook.repo(named: "app") == app)
+
+            let queued = try hook.enqueue(repo: app, update: update(1), source: "hook").run
+            #expect(try daemon.queuedRuns().map(\.id) == [queued.id])
+            #expect(try daemon.claim(runID: queued.id))
+            #expect(try hook.claim(runID: queued.id) == false)
+            #expect(try hook.run(id: queued.id)?.state == .running)
+
+            let next = try hook.enqueue(repo: app, update: update(2), source: "hook")
+            #expect(next.superseded == [])
+            #expect(try daemon.finish(runID: queued.id, state: .passed, message: nil))
+            #expect(try hook.run(id: queued.id)?.state == .passed)
+            #expect(try hook.finish(runID: queued.id, state: .failed, message: nil) == false)
+
+            // A third opening migrates nothing and sees everything.
+            let third = try RunStore(path: fixture.path)
+            #expect(try third.runs().map(\.id) == [next.run.id, queued.id])
+            #expect(try third.integrityCheck() == "ok")
+        }
+    }
+
+    @Test("a store reopened after the first is gone keeps everything")
+    func reopen() throws {
+        let fixture = try StoreFixture()
+        defer { fixture.remove() }
+        var runID: Int64 = 0
+        do {
+            let store = try RunStore(path: fixture.path)
+            let app = try store.addRepo(name: "app", path: "/a")
+            runID = try store.enqueue(repo: app, update: update(1), source: "hook").run.id
+            try store.setSteps(runID: runID, [StepTests.full])
+        }
+        let reopened = try RunStore(path: fixture.path)
+        let run = try #require(try reopened.run(id: runID))
+        #expect(run.steps == [StepTests.full])
+        #expect(run.repoName == "app")
+    }
+
+    @Test("concurrent enqueues from 8 tasks all get distinct ids", arguments: [false, true])
+    func concurrentEnqueues(_ sameRef: Bool) async throws {
+        try await StoreFixture.withAsync { store, fixture in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let second = try RunStore(path: fixture.path)
+            let results = try await withThrowingTaskGroup(of: RunStore.Enqueued.self) { group in
+                for task in 0..<8 {
+                    group.addTask {
+                        let ref = sameRef ? "refs/heads/main" : "refs/heads/t\(task)"
+                        let target = task.isMultiple(of: 2) ? store : second
+                        return try target.enqueue(repo: app, update: update(ref, task + 1), source: "hook")
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let ids = results.map(\.run.id)
+            #expect(Set(ids).count == 8)
+            #expect(try store.runs().count == 8)
+            if sameRef {
+                // Exactly one survives: the newest. Every other was superseded by a later run, once.
+                let newest = try #require(ids.max())
+                #expect(try store.queuedRuns().map(\.id) == [newest])
+                let superseded = results.flatMap(\.superseded)
+                #expect(Set(superseded).count == superseded.count)
+                #expect(Set(superseded) == Set(ids).subtracting([newest]))
+                for run in try store.runs() where run.id != newest {
+                    #expect(run.state == .canceled)
+                    #expect(try #require(run.supersededBy) > run.id)
+                }
+            } else {
+                #expect(try store.queuedRuns().count == 8)
+                #expect(results.allSatisfy(\.superseded.isEmpty))
+            }
+            #expect(try store.integrityCheck() == "ok")
+        }
+    }
+}
