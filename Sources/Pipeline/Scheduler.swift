@@ -132,6 +132,13 @@ package actor Scheduler {
             result.message = reason
             return result
         }
+        // An annotated tag points at a tag object; the run (and its note) belong to the commit it tags.
+        var update = update
+        if update.tag != nil, let git = try? Repository.open(at: URL(fileURLWithPath: repo.path)),
+           let commit = try? git.resolve(update.newSHA) {
+            update.newSHA = commit.hex
+            result.sha = commit.hex
+        }
         let enqueued = try store.enqueue(repo: repo, update: update, source: source)
         result.runID = enqueued.run.id
         result.url = "\(environment.config.url)/runs/\(enqueued.run.id)"

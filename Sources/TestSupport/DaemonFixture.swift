@@ -9,7 +9,7 @@ package final class DaemonFixture: @unchecked Sendable {
     package let home: URL
     package let binary: URL
     package let port: Int
-    private var daemon: Foundation.Process?
+    private var daemon: SpawnedProcess?
     private var daemonLog: URL { directory.url("daemon.log") }
 
     /// `config` is appended to a runner configuration that listens on a free loopback port.
@@ -108,26 +108,15 @@ package final class DaemonFixture: @unchecked Sendable {
     // MARK: the daemon
 
     package var isDaemonRunning: Bool { daemon?.isRunning ?? false }
-    package var daemonPID: Int32? { daemon?.processIdentifier }
+    package var daemonPID: Int32? { daemon?.pid }
 
     /// Starts `pushbox serve` and waits until its socket answers.
     package func startDaemon(environment extra: [String: String] = [:], timeout: Duration = .seconds(60)) throws {
-        let process = Foundation.Process()
-        process.executableURL = binary
-        process.arguments = ["serve", "--log-level", "debug"]
-        process.environment = environment(extra)
-        if !FileManager.default.fileExists(atPath: daemonLog.path) {
-            _ = FileManager.default.createFile(atPath: daemonLog.path, contents: nil)
-        }
-        let log = try FileHandle(forWritingTo: daemonLog)
-        try log.seekToEnd()
-        process.standardOutput = log
-        process.standardError = log
-        try process.run()
+        let process = try SpawnedProcess(binary, ["serve", "--log-level", "debug"], environment: environment(extra), output: daemonLog)
         daemon = process
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            if !process.isRunning { throw FixtureError("pushbox serve exited \(process.terminationStatus):\n\(daemonOutput())") }
+            if !process.isRunning { throw FixtureError("pushbox serve exited \(process.status ?? -1):\n\(daemonOutput())") }
             if (try? pushbox(["status"]))?.status == 0 { return }
             Thread.sleep(forTimeInterval: 0.05)
         }
@@ -136,11 +125,8 @@ package final class DaemonFixture: @unchecked Sendable {
 
     /// Stops the daemon this fixture started: SIGTERM waits for a clean exit; SIGKILL simulates a crash.
     package func stopDaemon(signal: Int32 = SIGTERM, timeout: Duration = .seconds(30)) {
-        guard let process = daemon, process.isRunning else { daemon = nil; return }
-        kill(process.processIdentifier, signal)
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.02) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        guard let process = daemon else { return }
+        process.stop(signal: signal, timeout: timeout)
         daemon = nil
     }
 
@@ -238,6 +224,58 @@ package final class DaemonFixture: @unchecked Sendable {
 
     package func log(run: Int64, step: String) -> String {
         (try? String(contentsOf: home.appendingPathComponent("runs/\(run)/logs/\(step).log"), encoding: .utf8)) ?? ""
+    }
+}
+
+/// A child process started with posix_spawn and reaped with waitpid by its owner. (Foundation's Process
+/// on Linux was seen never to reap a child killed with SIGKILL, leaving `waitUntilExit` hanging.)
+package final class SpawnedProcess: @unchecked Sendable {
+    package let pid: pid_t
+    private var exitStatus: Int32?
+
+    /// Starts `executable` with `arguments`; stdout and stderr are appended to `output`.
+    package init(_ executable: URL, _ arguments: [String], environment: [String: String], output: URL) throws {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, output.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
+        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var child: pid_t = 0
+        let result = posix_spawn(&child, executable.path, &actions, nil, argv, envp)
+        guard result == 0 else { throw FixtureError("posix_spawn \(executable.path): \(String(cString: strerror(result)))") }
+        pid = child
+    }
+
+    /// Reaps the child if it has exited.
+    package var isRunning: Bool {
+        if exitStatus != nil { return false }
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        if result == pid { exitStatus = status; return false }
+        return result == 0
+    }
+
+    package var status: Int32? { _ = isRunning; return exitStatus }
+
+    /// Sends `signal`, waits up to `timeout`, then SIGKILL; always reaps.
+    package func stop(signal: Int32 = SIGTERM, timeout: Duration = .seconds(30)) {
+        guard isRunning else { return }
+        kill(pid, signal)
+        let deadline = ContinuousClock.now + timeout
+        while isRunning && ContinuousClock.now < deadline { Thread.sleep(forTimeInterval: 0.02) }
+        if isRunning {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            exitStatus = status
+        }
     }
 }
 

@@ -28,7 +28,8 @@ struct RunnerConfigTests {
     @Test("a file that is an empty document (`---`, keys commented out) gives the defaults")
     func emptyDocument() {
         withKnownIssue("RunnerConfig.parse: an empty document composes to a null scalar and is rejected as not a mapping") {
-            #expect(try RunnerConfig.parse("---\n# listen: 0.0.0.0:7070\n", file: "pushbox.yml") == RunnerConfig())
+            let config = try RunnerConfig.parse("---\n# listen: 0.0.0.0:7070\n", file: "pushbox.yml")
+            #expect(config == RunnerConfig())
         }
     }
 

@@ -50,12 +50,13 @@ struct CoreLoopTests {
         let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
         let run = try pushbox.waitForRun(id)
         #expect(run.state == .failed)
-        #expect(run.steps[1].state == .failed && run.steps[1].exitCode == 1)
+        // make exits 2 when a recipe fails
+        #expect(run.steps[1].state == .failed && run.steps[1].exitCode == 2)
         #expect(run.steps[1].testsPassed == 1 && run.steps[1].testsFailed == 1)
-        #expect(run.message == "step test failed (exit 1)")
+        #expect(run.message == "step test failed (exit 2)")
         let note = try #require(try pushbox.note(repo, sha))
         #expect(note.hasPrefix("pushbox: failed\n"))
-        #expect(note.contains("step test: failed ") && note.contains("(exit 1) (1 passed, 1 failed)"))
+        #expect(note.contains("step test: failed ") && note.contains("(exit 2) (1 passed, 1 failed)"))
         // stderr is in the log too, in order with stdout
         let log = pushbox.log(run: id, step: "test")
         let ok = try #require(log.range(of: "ok - add"))

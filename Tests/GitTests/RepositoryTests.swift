@@ -22,16 +22,19 @@ import TestSupport
         #expect(String(describing: error).contains(error.message))
     }
 
+    /// The daemon runs as root (for the container engine) and the repositories usually belong to the git
+    /// user: pushbox turns libgit2's owner check off (it only opens repositories an administrator registered).
     @Test(.enabled(if: getuid() == 0, "needs root to give a repository to another user"))
-    func aRepositoryOfAnotherUserIsRefusedWithAClearMessage() throws {
+    func aRepositoryOfAnotherUserOpens() throws {
         try withFixture { fixture, _ in
+            try fixture.write("a.txt", "a\n")
+            let head = try fixture.commit("a")
+            try fixture.push()
             let chown = try Process.run(URL(fileURLWithPath: "/bin/chown"), arguments: ["-R", "nobody", fixture.bare.path])
             chown.waitUntilExit()
             #expect(chown.terminationStatus == 0)
-            let error = try #require(throws: GitError.self) { _ = try Repository.open(at: fixture.bare) }
-            #expect(error.function == "git_repository_open")
-            #expect(error.isOwnedByAnotherUser)
-            #expect(error.message.contains("owned by another user"))
+            let repository = try Repository.open(at: fixture.bare)
+            #expect(try repository.resolve("main").hex == head)
         }
     }
 

@@ -7,12 +7,14 @@ struct StoreFixture {
     let directory: URL
     var path: String { directory.appendingPathComponent("pushbox.sqlite").path }
 
+    @discardableResult
     static func with<T>(_ body: (RunStore, StoreFixture) throws -> T) throws -> T {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
         return try body(try RunStore(path: fixture.path), fixture)
     }
 
+    @discardableResult
     static func withAsync<T>(_ body: (RunStore, StoreFixture) async throws -> T) async throws -> T {
         let fixture = try StoreFixture()
         defer { fixture.remove() }
@@ -34,16 +36,16 @@ func sha(_ n: Int) -> String {
     return String(repeating: "0", count: 40 - hex.count - 1) + "a" + hex
 }
 
-func update(_ ref: String = "refs/heads/main", _ n: Int, old: String = RefUpdate.zeroSHA) -> RefUpdate {
+func update(_ ref: String, _ n: Int, old: String = RefUpdate.zeroSHA) -> RefUpdate {
     RefUpdate(oldSHA: old, newSHA: sha(n), ref: ref)
+}
+
+/// A push to refs/heads/main.
+func update(_ n: Int, old: String = RefUpdate.zeroSHA) -> RefUpdate {
+    update("refs/heads/main", n, old: old)
 }
 
 /// A date whose `timeIntervalSince1970` round-trips exactly through a SQLite REAL.
 func date(_ offset: Double) -> Date {
     Date(timeIntervalSince1970: 1_700_000_000 + offset)
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }
