@@ -55,6 +55,7 @@ package struct RunDriver: Sendable {
         var logger = logger
         logger[metadataKey: "run"] = "\(run.id)"
         let files = environment.home.run(run.id)
+        var times = StageTimes(claimedAt: Date())
         var outcome: (state: RunState, message: String?)
         do {
             let repo = try repository(of: run)
@@ -62,8 +63,9 @@ package struct RunDriver: Sendable {
             let pipeline = try loadPipeline(run, repo: repo)
             try store.update(runID: run.id, detected: pipeline.detected, image: pipeline.spec.image)
             try checkout(run, repo: repo, into: files)
+            times.checkedOutAt = Date()
             // 2. pipeline: every step in one fresh sandbox
-            outcome = try await runSteps(run, spec: pipeline.spec, files: files, logger: logger)
+            outcome = try await runSteps(run, spec: pipeline.spec, files: files, times: &times, logger: logger)
         } catch let abort as RunAbort {
             outcome = (abort.state, abort.message)
         } catch is CancellationError {
@@ -79,7 +81,7 @@ package struct RunDriver: Sendable {
             logger.error("cannot record the end of the run: \(error)")
         }
         let finished = (try? store.run(id: run.id)) ?? run
-        writeMetadata(finished, files: files, logger: logger)
+        writeMetadata(finished, times: times, files: files, logger: logger)
         await environment.hub.runFinished(runID: run.id)
         if let repo = try? store.repo(id: run.repoID) {
             for reporter in environment.reporters { await reporter.runFinished(finished, repoPath: repo.path) }
@@ -168,7 +170,8 @@ package struct RunDriver: Sendable {
     }
 
     /// Runs the steps in one sandbox; returns the run's final state and message.
-    private func runSteps(_ run: Run, spec: PipelineSpec, files: RunFiles, logger: Logger) async throws -> (RunState, String?) {
+    private func runSteps(_ run: Run, spec: PipelineSpec, files: RunFiles, times: inout StageTimes,
+                          logger: Logger) async throws -> (RunState, String?) {
         var results = spec.steps.enumerated().map { StepResult(position: $0.offset, name: $0.element.name, command: $0.element.run) }
         try store.setSteps(runID: run.id, results)
         var secrets: [String] = []
@@ -195,8 +198,10 @@ package struct RunDriver: Sendable {
         let deadline = ContinuousClock.now + spec.timeout
 
         let sandbox: any Sandbox
+        times.sandboxRequestedAt = Date()
         do {
             sandbox = try await environment.executor.makeSandbox(for: runSpec, logger: logger)
+            times.sandboxReadyAt = Date()
         } catch let error as SandboxError {
             throw RunAbort(state: .error, message: error.message)
         }
@@ -277,12 +282,13 @@ package struct RunDriver: Sendable {
         }
     }
 
-    private func writeMetadata(_ run: Run, files: RunFiles, logger: Logger) {
-        let metadata = RunMetadata(run: run, url: "\(environment.config.url)/runs/\(run.id)")
+    private func writeMetadata(_ run: Run, times: StageTimes, files: RunFiles, logger: Logger) {
+        var metadata = RunMetadata(run: run, url: "\(environment.config.url)/runs/\(run.id)")
+        metadata.timings = times
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = Timestamps.encoding
         do {
             try FileManager.default.createDirectory(at: files.root, withIntermediateDirectories: true)
             try encoder.encode(metadata).write(to: files.metadata, options: .atomic)
@@ -290,6 +296,14 @@ package struct RunDriver: Sendable {
             logger.error("cannot write \(files.metadata.path): \(error)")
         }
     }
+}
+
+/// When the stages of a run began, for `metadata.json` (and the benchmarks).
+package struct StageTimes: Codable, Sendable {
+    package var claimedAt: Date
+    package var checkedOutAt: Date?
+    package var sandboxRequestedAt: Date?
+    package var sandboxReadyAt: Date?
 }
 
 /// `runs/<id>/metadata.json`: the seed's fields, stable names.
@@ -324,6 +338,7 @@ package struct RunMetadata: Codable, Sendable {
     var durationSeconds: Double?
     var url: String
     var steps: [StepEntry]
+    var timings: StageTimes?
 
     package init(run: Run, url: String) {
         runId = run.id

@@ -34,7 +34,7 @@ package struct Spool: Sendable {
     package func append(_ event: SpoolEvent) throws -> URL {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = Timestamps.encoding
         let data = try encoder.encode(event)
         let stamp = String(format: "%020.6f", event.receivedAt.timeIntervalSince1970)
         let name = "\(stamp)-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).json"
@@ -53,7 +53,7 @@ package struct Spool: Sendable {
     package func pending() -> [(file: URL, event: Result<SpoolEvent, SpoolError>)] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = Timestamps.decoding
         return names.filter { $0.hasSuffix(".json") && !$0.hasPrefix(".") }.sorted().map { name in
             let file = directory.appendingPathComponent(name)
             do {

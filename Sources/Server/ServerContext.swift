@@ -107,14 +107,14 @@ package struct APIError: Codable, Sendable {
 package enum APIJSON {
     package static func encoder() -> JSONEncoder {
         let encoder = JSONEncoder()
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = Timestamps.encoding
         encoder.outputFormatting = [.sortedKeys]
         return encoder
     }
 
     package static func decoder() -> JSONDecoder {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = Timestamps.decoding
         return decoder
     }
 }

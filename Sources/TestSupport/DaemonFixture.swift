@@ -163,7 +163,7 @@ package final class DaemonFixture: @unchecked Sendable {
 
     package static func decoder() -> JSONDecoder {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = Timestamps.decoding
         return decoder
     }
 
