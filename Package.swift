@@ -39,6 +39,10 @@ let package = Package(
             "Core", "HTTP",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
+        .target(name: "Agent", dependencies: [
+            "Core", "HTTP",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
         .target(name: "Reports", dependencies: [
             "Core", "Git",
         ], swiftSettings: swiftSettings),
@@ -52,14 +56,18 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "CLI", dependencies: [
-            "Core", "Git", "HTTP", "Store", "Executors", "Reports", "Pipeline", "Server",
+            "Core", "Git", "HTTP", "Store", "Executors", "Agent", "Reports", "Pipeline", "Server",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Yams", package: "Yams"),
         ], swiftSettings: swiftSettings),
         .executableTarget(name: "pushbox", dependencies: ["CLI"], swiftSettings: swiftSettings),
-        .target(name: "TestSupport", dependencies: ["Core", "Git"], swiftSettings: swiftSettings),
+        // TestSupport also hosts the fake Anthropic API server, which is an HTTP server (Hummingbird).
+        .target(name: "TestSupport", dependencies: [
+            "Core", "Git",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ], swiftSettings: swiftSettings),
 
         .testTarget(name: "CoreTests", dependencies: ["Core"], swiftSettings: swiftSettings),
         .testTarget(name: "GitTests", dependencies: ["Git", "TestSupport"], swiftSettings: swiftSettings),
@@ -67,6 +75,9 @@ let package = Package(
         .testTarget(name: "StoreTests", dependencies: ["Store", "Core"], swiftSettings: swiftSettings),
         .testTarget(name: "ExecutorsTests", dependencies: [
             "Executors", "Core", "HTTP", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "AgentTests", dependencies: [
+            "Agent", "Core", "HTTP", "TestSupport", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Core"], swiftSettings: swiftSettings),
         .testTarget(name: "PipelineTests", dependencies: [
