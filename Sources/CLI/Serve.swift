@@ -69,7 +69,8 @@ struct Serve: AsyncParsableCommand {
             } catch {
                 logger.error("server stopped: \(error)")
             }
-            // Runs still going are left `running`: the next start re-queues them and removes their containers.
+            // Runs still going go back to the queue (their containers removed) and run at the next start.
+            await scheduler.stop()
             await runtime.shutdown()
             unlink(socketPath)
             unlink(home.daemonPID.path)

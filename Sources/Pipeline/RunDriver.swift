@@ -51,7 +51,9 @@ package struct RunDriver: Sendable {
     /// Runs `run` (already `running` in the store) to a final state, records it, writes the run's files
     /// and calls the reporters. Cancelling the calling task cancels the run.
     @discardableResult
-    package func execute(_ run: Run, logger: Logger) async -> Run {
+    /// `shuttingDown` tells a cancellation by a daemon shutdown from a user's cancel: such a run goes back
+    /// to the queue (its sandbox removed) instead of ending `canceled`.
+    package func execute(_ run: Run, logger: Logger, shuttingDown: @escaping @Sendable () async -> Bool = { false }) async -> Run {
         var logger = logger
         logger[metadataKey: "run"] = "\(run.id)"
         let files = environment.home.run(run.id)
@@ -74,6 +76,11 @@ package struct RunDriver: Sendable {
             outcome = (Task.isCancelled ? .canceled : .error, Task.isCancelled ? "canceled" : "\(error)")
         }
         if Task.isCancelled && outcome.state != .canceled { outcome = (.canceled, "canceled") }
+        if outcome.state == .canceled, await shuttingDown() {
+            try? store.requeue(runID: run.id, message: "interrupted by a daemon shutdown; queued again")
+            logger.notice("run put back in the queue for the next start")
+            return (try? store.run(id: run.id)) ?? run
+        }
         // 3. report: store, metadata.json, note and other reporters
         do {
             try store.finish(runID: run.id, state: outcome.state, message: outcome.message)

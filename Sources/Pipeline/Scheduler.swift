@@ -54,6 +54,7 @@ package actor Scheduler {
     private let logger: Logger
     private var active: [Int64: (key: String, task: Task<Void, Never>)] = [:]
     private var reconcileTask: Task<Void, Never>?
+    private var stopping = false
 
     package init(environment: RunEnvironment, logger: Logger) {
         self.environment = environment
@@ -87,9 +88,11 @@ package actor Scheduler {
         }
     }
 
-    /// Stops reconciling and cancels running runs (they end `canceled`… unless the daemon is killed first,
-    /// in which case the next start re-queues them).
+    /// Stops reconciling and starting runs, stops the running ones and puts them back in the queue for the
+    /// next start (their containers are removed now). A daemon killed outright leaves them `running`; the
+    /// next start re-queues those too.
     package func stop() async {
+        stopping = true
         reconcileTask?.cancel()
         let tasks = active.values.map(\.task)
         for task in tasks { task.cancel() }
@@ -182,7 +185,7 @@ package actor Scheduler {
 
     /// Starts queued runs while slots are free, oldest first, skipping refs that already have a run going.
     private func pump() {
-        guard active.count < concurrency else { return }
+        guard !stopping, active.count < concurrency else { return }
         let queued: [Run]
         do {
             queued = try store.queuedRuns()
@@ -204,7 +207,7 @@ package actor Scheduler {
             let driver = self.driver
             let logger = self.logger
             let task = Task { [weak self] in
-                await driver.execute(claimed, logger: logger)
+                await driver.execute(claimed, logger: logger) { [weak self] in await self?.isStopping ?? true }
                 await self?.finished(run.id)
             }
             active[run.id] = (key(run), task)
@@ -217,6 +220,7 @@ package actor Scheduler {
     }
 
     package var runningCount: Int { active.count }
+    var isStopping: Bool { stopping }
 
     // MARK: control
 

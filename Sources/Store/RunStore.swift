@@ -270,6 +270,17 @@ package final class RunStore: Sendable {
         }
     }
 
+    /// Puts a `running` run back in the queue (a graceful daemon shutdown interrupted it). Not counted
+    /// as a crash re-queue.
+    package func requeue(runID: Int64, message: String) throws {
+        try pool.write { db in
+            try db.execute(sql: """
+                UPDATE runs SET state = 'queued', started_at = NULL, sandbox_id = NULL, message = ? WHERE id = ? AND state = 'running'
+                """, arguments: [message, runID])
+            if db.changesCount == 1 { try db.execute(sql: "DELETE FROM steps WHERE run_id = ?", arguments: [runID]) }
+        }
+    }
+
     // MARK: run progress
 
     package func update(runID: Int64, detected: String? = nil, image: String? = nil, sandboxID: String? = nil) throws {

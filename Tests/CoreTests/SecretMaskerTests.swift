@@ -220,6 +220,27 @@ struct StreamingMaskerTests {
         #expect(streaming.finish().isEmpty)
     }
 
+    /// With two secrets where one starts the other, a push that ends inside the longer one lets the
+    /// shorter match on its own; the rest of the longer secret is then emitted in the clear.
+    @Test("a secret that extends another secret is masked whole wherever the stream is split", arguments: [
+        "s3cret-v", "s3cret-value", "s3cret-value-", "s3cret-value-and-mo", "s3cret-value-and-more",
+    ])
+    func secretExtendingAnother(_ firstPush: String) {
+        let masker = SecretMasker(secrets: ["s3cret-value", "s3cret-value-and-more"])
+        let line = "token=s3cret-value-and-more\n"
+        #expect(text(masker.mask(Data(line.utf8))) == "token=***\n")
+        let first = "token=" + firstPush
+        let out = streamed(masker, [Data(first.utf8), Data(line.utf8.dropFirst(first.utf8.count))])
+        if firstPush.count >= "s3cret-value".count && firstPush.count < "s3cret-value-and-more".count {
+            withKnownIssue("StreamingMasker.push masks the shorter secret before the longer one is complete, leaking the rest") {
+                #expect(!text(out).contains("and-more"), "\(text(out))")
+                #expect(out == masker.mask(Data(line.utf8)))
+            }
+        } else {
+            #expect(out == masker.mask(Data(line.utf8)))
+        }
+    }
+
     @Test("a multi-line secret split at its line break gives the unstreamed output")
     func multiLineSplit() {
         let secret = "first-line-value\nsecond-line-value"

@@ -171,7 +171,8 @@ struct CoreLoopTests {
         #expect(DaemonFixture.queuedRunIDs(in: feature.output).isEmpty)
 
         let release = try repo.push("HEAD:refs/heads/release/1.0")
-        #expect(DaemonFixture.queuedRunIDs(in: release.output).count == 1)
+        let releaseRun = try #require(DaemonFixture.queuedRunIDs(in: release.output).first)
+        #expect(try pushbox.waitForRun(releaseRun).state == .passed)
 
         let deleted = try repo.push(":refs/heads/feature/x")
         #expect(deleted.status == 0)
@@ -265,6 +266,30 @@ struct CoreLoopTests {
         #expect(pushbox.log(run: id, step: "slow").contains("done"))
         #expect(try pushbox.note(repo, sha)?.hasPrefix("pushbox: passed") == true)
         #expect(try pushbox.runs().count == 1)
+    }
+
+    @Test("a graceful stop mid-run removes the container and the next start runs the commit again")
+    func gracefulStopMidRun() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", "steps:\n  - {name: slow, run: \"sleep 3; echo done\"}\n")
+        let sha = try repo.commit("slow")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let running = try pushbox.waitForRun(id) { $0.steps.first?.state == .running && $0.sandboxID != nil }
+        pushbox.stopDaemon(signal: SIGTERM)
+        let stopped = try pushbox.run(id)
+        #expect(stopped.state == .queued)
+        #expect(stopped.message == "interrupted by a daemon shutdown; queued again")
+        #expect(try pushbox.note(repo, sha) == nil)
+        let exists = try Foundation.Process.run(URL(fileURLWithPath: "/usr/bin/podman"), arguments: ["container", "exists", try #require(running.sandboxID)])
+        exists.waitUntilExit()
+        #expect(exists.terminationStatus == 1, "the container of the interrupted run must be gone")
+        try pushbox.startDaemon()
+        let run = try pushbox.waitForRun(id)
+        #expect(run.state == .passed)
+        #expect(run.requeues == 0)
+        #expect(try pushbox.note(repo, sha)?.hasPrefix("pushbox: passed") == true)
     }
 
     @Test("two pushes to one branch back to back: the queued older run is superseded, recorded")

@@ -82,9 +82,10 @@ struct SpoolTests {
             #expect(file.deletingLastPathComponent().path == directory.url("spool").path)
             let attributes = try FileManager.default.attributesOfItem(atPath: file.path)
             #expect((attributes[.posixPermissions] as? NSNumber)?.intValue == 0o600)
-            let object = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any]
-            let repoPath = object?["repoPath"] as? String
-            #expect(repoPath == "/srv/git/repo-\(n).git", "\(String(decoding: try Data(contentsOf: file), as: UTF8.self)) \(String(describing: object))")
+            let json = try Data(contentsOf: file)
+            let object = try JSONSerialization.jsonObject(with: json) as? [String: Any]
+            let repoPath = object?["repo_path"] as? String
+            #expect(repoPath == "/srv/git/repo-\(n).git", "\(String(decoding: json, as: UTF8.self))")
         }
     }
 

@@ -518,7 +518,9 @@ struct SharingTests {
         try StoreFixture.with { daemon, fixture in
             let hook = try RunStore(path: fixture.path)
             let app = try daemon.addRepo(name: "app", path: "/a")
-            #expect(try hook.repo(named: "app") == app)
+            let seen = try #require(try hook.repo(named: "app"))
+            #expect(seen.id == app.id && seen.name == app.name && seen.path == app.path)
+            #expect(abs(seen.createdAt.timeIntervalSince(app.createdAt)) < 0.001)
 
             let queued = try hook.enqueue(repo: app, update: update(1), source: "hook").run
             #expect(try daemon.queuedRuns().map(\.id) == [queued.id])
