@@ -95,4 +95,21 @@ struct ControlTests {
         #expect(error.stderr.contains("pushbox image build"))
         #expect(try pushbox.runs().map(\.state) == [.error, .failed, .passed])
     }
+
+    @Test("doctor reports libgit2, the engine and the image, and exits 0 when all is well")
+    func doctor() throws {
+        let pushbox = try DaemonFixture()
+        let result = try pushbox.pushbox(["doctor"])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("ok  libgit2"))
+        #expect(result.stdout.contains("1.5"))
+        #expect(result.stdout.contains("ok  container engine") && result.stdout.contains("podman"))
+        #expect(result.stdout.contains("ok  default image") && result.stdout.contains("pushbox/debian:bookworm"))
+        #expect(result.stdout.contains("daemon") && result.stdout.contains("not running"))
+        // A broken runner configuration is a problem doctor names, with the line.
+        try Data("concurrency: lots\n".utf8).write(to: pushbox.home.appendingPathComponent("pushbox.yml"))
+        let broken = try pushbox.pushbox(["doctor"])
+        #expect(broken.status == 1)
+        #expect(broken.stdout.contains("pushbox.yml:1:14: concurrency must be a whole number"))
+    }
 }

@@ -256,10 +256,14 @@ struct CoreLoopTests {
         try repo.write(".pushbox.yml", "steps:\n  - {name: slow, run: \"sleep 4; echo done\"}\n")
         let sha = try repo.commit("slow")
         let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
-        _ = try pushbox.waitForRun(id) { $0.state == .running && $0.steps.first?.state == .running }
+        let before = try pushbox.waitForRun(id) { $0.state == .running && $0.steps.first?.state == .running && $0.sandboxID != nil }
         pushbox.stopDaemon(signal: SIGKILL)
         #expect(try pushbox.run(id).state == .running)
         try pushbox.startDaemon()
+        // The restarted daemon removed the container the killed one left (found by its labels).
+        let orphan = try Foundation.Process.run(URL(fileURLWithPath: "/usr/bin/podman"), arguments: ["container", "exists", try #require(before.sandboxID)])
+        orphan.waitUntilExit()
+        #expect(orphan.terminationStatus == 1, "the orphaned container must be removed")
         let run = try pushbox.waitForRun(id)
         #expect(run.state == .passed)
         #expect(run.requeues == 1)
@@ -278,6 +282,8 @@ struct CoreLoopTests {
         let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
         let running = try pushbox.waitForRun(id) { $0.steps.first?.state == .running && $0.sandboxID != nil }
         pushbox.stopDaemon(signal: SIGTERM)
+        // The private podman service the daemon started is stopped with it.
+        #expect(!FileManager.default.fileExists(atPath: pushbox.home.appendingPathComponent("engine.sock").path))
         let stopped = try pushbox.run(id)
         #expect(stopped.state == .queued)
         #expect(stopped.message == "interrupted by a daemon shutdown; queued again")
