@@ -86,6 +86,9 @@ struct HardeningTests {
         #expect(run.message?.contains("killed (out of memory or limit)") == true)
         #expect(pushbox.log(run: id, step: "hog").contains("killed (out of memory or limit)"))
         #expect(try pushbox.note(repo, sha)?.contains("exit 137: killed, out of memory or limit") == true)
+        // conmon records the OOM in its working directory: the daemon's private podman service runs in the
+        // runner home, never in the directory the daemon was started from.
+        #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/oom"))
     }
 
     @Test("a secret from the runner's environment reaches the job but never its log")

@@ -143,8 +143,11 @@ package final class PrivatePodmanService: Sendable {
         try? FileManager.default.removeItem(at: pidFile)
         try? FileManager.default.removeItem(atPath: socketPath)
 
+        // Run it in `directory`: conmon writes files such as `oom` into its working directory when a job
+        // is OOM-killed, which must not be wherever the daemon happened to be started. `exec` keeps the pid.
         let pid = try LocalProcess.spawnDetached(
-            podmanPath, ["system", "service", "--time=0", "unix://\(socketPath)"], logFile: logFile.path)
+            "/bin/sh", ["-c", "cd \"$0\" && exec \"$@\"", directory.path,
+                        podmanPath, "system", "service", "--time=0", "unix://\(socketPath)"], logFile: logFile.path)
         ownedPID.withLock { $0 = pid }
         try Data("\(pid)\n".utf8).write(to: pidFile, options: .atomic)
         logger.info("started podman service", metadata: ["pid": "\(pid)", "socket": "\(socketPath)"])
