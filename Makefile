@@ -44,11 +44,12 @@ test: image ## Run every test (swift test) against the built CLI and images
 demo: image ## Push a passing and a failing commit through a real daemon (scripts/demo)
 	PUSHBOX_BIN="$(PUSHBOX)" scripts/demo
 
-bench: build ## Run every executable script in bench/ (fails when there is none)
+bench: image ## Build the release CLI and run every executable script in bench/ (fails when there is none)
+	$(SWIFT) build -c release $(SWIFT_FLAGS) --product pushbox
 	@found=0; \
 	for s in bench/*; do \
 	  [ -f "$$s" ] && [ -x "$$s" ] || continue; \
-	  found=1; echo "== $$s"; PUSHBOX_BIN="$(PUSHBOX)" "$$s"; \
+	  found=1; echo "== $$s"; PUSHBOX_BIN="$(CURDIR)/.build/release/pushbox" "$$s"; \
 	done; \
 	[ "$$found" = 1 ] || { echo "make bench: no executable scripts in bench/" >&2; exit 1; }
 

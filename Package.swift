@@ -56,7 +56,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "CLI", dependencies: [
-            "Core", "Git", "HTTP", "Store", "Executors", "Agent", "Reports", "Pipeline", "Server",
+            "Core", "Git", "HTTP", "Store", "Executors", "Reports", "Pipeline", "Server",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -66,6 +66,7 @@ let package = Package(
         // TestSupport also hosts the fake Anthropic API server, which is an HTTP server (Hummingbird).
         .target(name: "TestSupport", dependencies: [
             "Core", "Git",
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ], swiftSettings: swiftSettings),
 
@@ -78,6 +79,15 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .testTarget(name: "AgentTests", dependencies: [
             "Agent", "Core", "HTTP", "TestSupport", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "ServerTests", dependencies: [
+            "Server", "Pipeline", "Store", "Core", "TestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "CLITests", dependencies: [
+            "CLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Core"], swiftSettings: swiftSettings),
         .testTarget(name: "PipelineTests", dependencies: [

@@ -66,17 +66,18 @@ package enum PipelineDetector {
             - {name: test, run: make test}
         """
 
-    /// Whether a Makefile defines `target` as a rule (`test:` at the start of a line, not `test :=`).
+    /// Whether a Makefile defines `target` as a rule: `test:`, `test: deps`, `all test:`, `test::`, but not
+    /// a variable (`test := x`, `test ::= x`, `test = a:b`), a comment, or a recipe line (tab-indented).
     package static func hasMakeTarget(_ target: String, in makefile: String) -> Bool {
-        makefile.split(whereSeparator: \.isNewline).contains { line in
-            guard line.hasPrefix(target) else { return false }
-            let rest = line.dropFirst(target.count).drop { $0 == " " || $0 == "\t" }
-            return rest.hasPrefix(":") && !rest.hasPrefix(":=") && !rest.hasPrefix("::=")
-        } || makefile.split(whereSeparator: \.isNewline).contains { line in
-            // `.PHONY: all test` style with several targets on one rule line
-            let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, !line.hasPrefix("\t"), !line.hasPrefix("."), !parts[1].hasPrefix("=") else { return false }
-            return parts[0].split(separator: " ").contains { $0 == target }
+        for raw in makefile.split(whereSeparator: \.isNewline) {
+            guard !raw.hasPrefix("\t") else { continue }
+            let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let before = line[..<colon]
+            let after = line[line.index(after: colon)...]
+            if before.contains("=") || after.hasPrefix("=") || after.hasPrefix(":=") { continue }
+            if before.split(whereSeparator: { $0 == " " || $0 == "\t" }).contains(where: { $0 == target }) { return true }
         }
+        return false
     }
 }

@@ -86,8 +86,8 @@ package enum PipelineParser {
             // `- make test` is a step whose name is derived from its position.
             if case .scalar = item {
                 let run = try reader.nonEmptyString(item, "step \(index + 1)")
+                guard names.insert("step\(index + 1)").inserted else { throw reader.fail(item, "two steps are named \"step\(index + 1)\"") }
                 steps.append(Step(name: "step\(index + 1)", run: run))
-                names.insert("step\(index + 1)")
                 continue
             }
             var name: String?

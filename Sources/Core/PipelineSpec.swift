@@ -71,36 +71,42 @@ package struct PipelineSpec: Sendable, Equatable {
 /// `/` when `pathAware`), `**` (anything, `/` included), `?`, and literal characters.
 package enum Glob {
     package static func matches(_ pattern: String, _ name: String, pathAware: Bool = false) -> Bool {
-        match(Array(pattern.unicodeScalars), 0, Array(name.unicodeScalars), 0, pathAware)
+        let p = Array(pattern.unicodeScalars), s = Array(name.unicodeScalars)
+        // Names and patterns come from pushes; refuse sizes whose table would be large.
+        guard p.count <= 1024, s.count <= 4096 else { return false }
+        var memo = [Int8](repeating: -1, count: (p.count + 1) * (s.count + 1))
+        return match(p, 0, s, 0, pathAware, &memo)
     }
 
-    private static func match(_ p: [Unicode.Scalar], _ pi: Int, _ s: [Unicode.Scalar], _ si: Int, _ pathAware: Bool) -> Bool {
-        var pi = pi, si = si
-        while pi < p.count {
-            let c = p[pi]
-            if c == "*" {
-                let doubleStar = pi + 1 < p.count && p[pi + 1] == "*"
-                var next = pi + (doubleStar ? 2 : 1)
+    /// Memoised on (pi, si), so the work is bounded by pattern length × name length.
+    private static func match(_ p: [Unicode.Scalar], _ pi: Int, _ s: [Unicode.Scalar], _ si: Int, _ pathAware: Bool,
+                              _ memo: inout [Int8]) -> Bool {
+        let key = pi * (s.count + 1) + si
+        if memo[key] >= 0 { return memo[key] == 1 }
+        let result: Bool
+        if pi == p.count {
+            result = si == s.count
+        } else if p[pi] == "*" {
+            let doubleStar = pi + 1 < p.count && p[pi + 1] == "*"
+            let next = pi + (doubleStar ? 2 : 1)
+            if doubleStar, next < p.count, p[next] == "/", match(p, next + 1, s, si, pathAware, &memo) {
                 // "**/" also matches zero directories.
-                if doubleStar, next < p.count, p[next] == "/", match(p, next + 1, s, si, pathAware) { return true }
-                if doubleStar { next = pi + 2 }
-                var k = si
-                while true {
-                    if match(p, next, s, k, pathAware) { return true }
-                    if k >= s.count { return false }
-                    if pathAware && !doubleStar && s[k] == "/" { return false }
-                    k += 1
-                }
+                result = true
+            } else if match(p, next, s, si, pathAware, &memo) {
+                // The star matches nothing.
+                result = true
+            } else if si < s.count && !(pathAware && !doubleStar && s[si] == "/") {
+                // The star takes one more character.
+                result = match(p, pi, s, si + 1, pathAware, &memo)
+            } else {
+                result = false
             }
-            guard si < s.count else { return false }
-            if c == "?" {
-                if pathAware && s[si] == "/" { return false }
-            } else if c != s[si] {
-                return false
-            }
-            pi += 1
-            si += 1
+        } else if si < s.count && (p[pi] == "?" ? !(pathAware && s[si] == "/") : p[pi] == s[si]) {
+            result = match(p, pi + 1, s, si + 1, pathAware, &memo)
+        } else {
+            result = false
         }
-        return si == s.count
+        memo[key] = result ? 1 : 0
+        return result
     }
 }

@@ -34,14 +34,14 @@ package struct RunnerConfig: Sendable, Equatable {
 
     package init() {}
 
-    private static let keys = ["listen", "url", "concurrency", "engine", "log_cap", "reconcile_every", "autofix", "vm"]
+    private static let keys = ["listen", "url", "concurrency", "engine", "log_cap", "reconcile_every", "autofix", "vm", "reports"]
 
     package static func parse(_ text: String, file: String) throws -> RunnerConfig {
         let reader = YAMLReader(file: file)
         var config = RunnerConfig()
         guard let root = try reader.compose(text) else { return config }
         var urlGiven = false
-        for (key, value, _) in try reader.mapping(root, "the runner configuration", allowed: keys) {
+        for (key, value, keyNode) in try reader.mapping(root, "the runner configuration", allowed: keys) {
             switch key {
             case "listen":
                 config.listen = try reader.nonEmptyString(value, "listen")
@@ -69,6 +69,10 @@ package struct RunnerConfig: Sendable, Equatable {
                     default: config.vm.concurrency = try reader.int(v, "vm.concurrency", range: 1...16)
                     }
                 }
+            case "reports":
+                // Refused rather than ignored: a user must not believe webhooks or commit statuses are sent.
+                _ = value
+                throw reader.fail(keyNode, "reports: (webhooks, forge commit statuses) is not supported by this version of pushbox yet; remove it")
             default: fatalError("unhandled runner config key \(key)")
             }
         }

@@ -7,6 +7,7 @@ package struct SecretMasker: Sendable {
     package static let replacement = Data("***".utf8)
     /// Patterns, longest first so a longer match wins over its own lines.
     package let patterns: [Data]
+    private let patternBytes: [[UInt8]]
 
     package init(secrets: [String]) {
         var found = Set<Data>()
@@ -22,6 +23,7 @@ package struct SecretMasker: Sendable {
             }
         }
         patterns = found.sorted { $0.count != $1.count ? $0.count > $1.count : $0.lexicographicallyPrecedes($1) }
+        patternBytes = patterns.map { [UInt8]($0) }
     }
 
     package var isEmpty: Bool { patterns.isEmpty }
@@ -49,12 +51,17 @@ package struct SecretMasker: Sendable {
 
     /// Masks every occurrence in `data`.
     package func mask(_ data: Data) -> Data {
-        guard !patterns.isEmpty, !data.isEmpty else { return data }
-        let bytes = [UInt8](data)
+        mask([UInt8](data), decidedBefore: data.count).output
+    }
+
+    /// Masks `bytes` from the start up to position `limit`: at each position the longest pattern that
+    /// starts there wins. Returns the masked output and how many input bytes it covers (a match that
+    /// starts before `limit` may end after it). The caller must make sure every pattern starting before
+    /// `limit` lies wholly inside `bytes`, or that `limit` is the end of the input.
+    func mask(_ bytes: [UInt8], decidedBefore limit: Int) -> (output: Data, consumed: Int) {
         var output = Data(capacity: bytes.count)
         var i = 0
-        let patternBytes = patterns.map { [UInt8]($0) }
-        outer: while i < bytes.count {
+        outer: while i < limit {
             for pattern in patternBytes where pattern[0] == bytes[i] && i + pattern.count <= bytes.count {
                 if bytes[i..<(i + pattern.count)].elementsEqual(pattern) {
                     output.append(Self.replacement)
@@ -65,40 +72,35 @@ package struct SecretMasker: Sendable {
             output.append(bytes[i])
             i += 1
         }
-        return output
+        return (output, i)
     }
+
 }
 
-/// Applies a `SecretMasker` to a stream: holds back just enough trailing bytes that a secret split across
-/// two writes is still caught. Not thread-safe; one per stream.
+/// Applies a `SecretMasker` to a stream: holds back just enough raw bytes that a secret split across
+/// writes, or a longer secret that begins like a shorter one, is still masked whole. One per stream.
 package struct StreamingMasker: Sendable {
     private let masker: SecretMasker
-    private var pending = Data()
+    private var pending: [UInt8] = []
 
     package init(_ masker: SecretMasker) { self.masker = masker }
 
     /// Returns the bytes that are safe to emit now.
     package mutating func push(_ data: Data) -> Data {
         guard !masker.isEmpty else { return data }
-        pending.append(data)
-        let masked = masker.mask(pending)
-        let keep = max(0, masker.longestPattern - 1)
-        // Emit up to the last newline, or all but `keep` bytes, whichever emits more while keeping a tail
-        // that could still start a secret.
-        guard masked.count > keep else {
-            pending = masked
-            return Data()
-        }
-        let emitCount = masked.count - keep
-        let emitted = masked.prefix(emitCount)
-        pending = Data(masked.suffix(from: masked.startIndex + emitCount))
-        return Data(emitted)
+        pending.append(contentsOf: data)
+        // Every pattern that starts before `limit` fits inside `pending`, so the choice there is final.
+        let limit = pending.count - (masker.longestPattern - 1)
+        guard limit > 0 else { return Data() }
+        let (output, consumed) = masker.mask(pending, decidedBefore: limit)
+        pending.removeFirst(consumed)
+        return output
     }
 
     /// The rest, at the end of the stream.
     package mutating func finish() -> Data {
-        let rest = masker.mask(pending)
-        pending = Data()
-        return rest
+        let (output, _) = masker.mask(pending, decidedBefore: pending.count)
+        pending = []
+        return output
     }
 }

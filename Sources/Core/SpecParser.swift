@@ -34,11 +34,64 @@ package struct YAMLReader {
             throw SpecError(file: file, line: 0, column: 0,
                             message: "file is \(text.utf8.count) bytes; the limit is \(maxBytes) bytes")
         }
+        let aliases = Self.aliasUses(in: text)
+        guard aliases.count <= Self.maxAliases else {
+            throw SpecError(file: file, line: 0, column: 0,
+                            message: "uses aliases \(aliases.count) times; the limit is \(Self.maxAliases) (anchors and aliases can expand exponentially)")
+        }
+        if let line = aliases.keyLine {
+            // Yams checks keys for duplicates by comparing them expanded: an alias of a nested structure
+            // as a key can take forever. Keys are plain names in every pushbox file.
+            throw SpecError(file: file, line: line, column: 0, message: "an alias cannot be used as a mapping key")
+        }
+        let root: Node?
         do {
-            return try Yams.compose(yaml: text)
+            root = try Yams.compose(yaml: text)
         } catch let error as YamlError {
             throw locate(error)
         }
+        // `---` alone (or only comments) is an empty document, not a null value.
+        if case let .scalar(scalar)? = root, scalar.style == .plain, ["", "~", "null"].contains(scalar.string) { return nil }
+        return root
+    }
+
+    /// More than this many alias uses is refused before parsing: real configuration shares a few blocks,
+    /// a "billion laughs" document needs many.
+    package static let maxAliases = 100
+
+    /// Counts `*name` tokens that refer to an anchor `&name` defined in the text (a cheap over-estimate:
+    /// quoted text that looks like an alias counts too), and finds the first alias used as a key
+    /// (`? *name` or `*name :`).
+    static func aliasUses(in text: String) -> (count: Int, keyLine: Int?) {
+        guard text.contains("&") else { return (0, nil) }
+        var anchors = Set<Substring>()
+        var uses: [(name: Substring, line: Int, isKey: Bool)] = []
+        let bytes = Array(text.utf8)
+        let separators = Set(" \t\r\n,[]{}".utf8)
+        let tokenStarts = Set(" \t\n[{,:-?".utf8)
+        var line = 1
+        for (i, byte) in bytes.enumerated() {
+            if byte == UInt8(ascii: "\n") { line += 1; continue }
+            guard byte == UInt8(ascii: "&") || byte == UInt8(ascii: "*") else { continue }
+            // An anchor or alias starts a token: at the beginning or after space or a flow indicator.
+            guard i == 0 || tokenStarts.contains(bytes[i - 1]) else { continue }
+            var end = i + 1
+            while end < bytes.count, !separators.contains(bytes[end]) { end += 1 }
+            guard end > i + 1 else { continue }
+            let name = Substring(decoding: bytes[(i + 1)..<end], as: UTF8.self)
+            if byte == UInt8(ascii: "&") {
+                anchors.insert(name)
+                continue
+            }
+            var next = end
+            while next < bytes.count, bytes[next] == UInt8(ascii: " ") || bytes[next] == UInt8(ascii: "\t") { next += 1 }
+            var previous = i - 1
+            while previous >= 0, bytes[previous] == UInt8(ascii: " ") || bytes[previous] == UInt8(ascii: "\t") { previous -= 1 }
+            let isKey = (next < bytes.count && bytes[next] == UInt8(ascii: ":")) || (previous >= 0 && bytes[previous] == UInt8(ascii: "?"))
+            uses.append((name, line, isKey))
+        }
+        let real = uses.filter { anchors.contains($0.name) }
+        return (real.count, real.first(where: \.isKey)?.line)
     }
 
     private func locate(_ error: YamlError) -> SpecError {
@@ -47,8 +100,8 @@ package struct YAMLReader {
              let .composer(context, problem, mark, _):
             let ctx = context.map { "\($0.text) " } ?? ""
             return SpecError(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(ctx)\(problem)")
-        case let .duplicatedKeysInMapping(duplicates, _):
-            return SpecError(file: file, line: 0, column: 0,
+        case let .duplicatedKeysInMapping(duplicates, context):
+            return SpecError(file: file, line: context.mark.line, column: context.mark.column,
                              message: "duplicate keys: \(duplicates.joined(separator: ", "))")
         default:
             return SpecError(file: file, line: 0, column: 0, message: "invalid YAML: \(error)")
@@ -197,7 +250,7 @@ package enum Units {
     /// "90s", "20m", "1h30m", "500ms", "2d", or a bare number of seconds.
     package static func parseDuration(_ text: String) -> Duration? {
         let text = text.trimmingCharacters(in: .whitespaces).lowercased()
-        if let seconds = Int64(text) { return .seconds(seconds) }
+        if let seconds = Int64(text) { return (0...(366 * 86400)).contains(seconds) ? .seconds(seconds) : nil }
         var total: Duration = .zero
         var number = ""
         var index = text.startIndex
@@ -222,6 +275,8 @@ package enum Units {
             case "d": seconds = value * 86400
             default: return nil
             }
+            // A year is far beyond any sensible timeout; bigger numbers would overflow Int64 milliseconds.
+            guard seconds.isFinite, seconds >= 0, seconds <= 366 * 86400 else { return nil }
             total += .milliseconds(Int64((seconds * 1000).rounded()))
             number = ""
             sawUnit = true
@@ -256,9 +311,10 @@ package enum Units {
     /// "1.5s", "320ms", "2m05s" for notes and listings.
     package static func format(_ duration: Duration) -> String {
         let ms = Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
-        if ms < 1000 { return "\(Int(ms.rounded()))ms" }
+        // Compare after rounding, so 999.6 ms is "1.0s" and 59.96 s is "1m00s".
+        if ms.rounded() < 1000 { return "\(Int(ms.rounded()))ms" }
         let seconds = ms / 1000
-        if seconds < 60 { return String(format: "%.1fs", seconds) }
+        if (seconds * 10).rounded() / 10 < 60 { return String(format: "%.1fs", seconds) }
         let whole = Int(seconds.rounded())
         if whole < 3600 { return String(format: "%dm%02ds", whole / 60, whole % 60) }
         return String(format: "%dh%02dm", whole / 3600, (whole % 3600) / 60)

@@ -13,7 +13,9 @@ package enum PostReceiveParser {
     package static func parse(_ text: String) -> Result {
         var updates: [RefUpdate] = []
         var rejected: [String] = []
-        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // "\r\n" is one Character in Swift: split on both.
+        let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" }
+        for (number, rawLine) in lines.enumerated() {
             let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
             if line.allSatisfy({ $0 == " " || $0 == "\t" }) { continue }
             let fields = line.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: true)

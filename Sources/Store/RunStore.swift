@@ -91,6 +91,9 @@ package final class RunStore: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v2: owner pid of foreground runs") { db in
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN owner_pid INTEGER")
+        }
         return migrator
     }
 
@@ -162,10 +165,10 @@ package final class RunStore: Sendable {
                 """, arguments: [repo.id, update.ref, update.oldSHA, update.newSHA, source, now])
             let pushID = db.lastInsertedRowID
             try db.execute(sql: """
-                INSERT INTO runs (repo_id, push_id, ref, sha, old_sha, state, source, retry_of, created_at, started_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                INSERT INTO runs (repo_id, push_id, ref, sha, old_sha, state, source, retry_of, created_at, started_at, owner_pid)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [repo.id, pushID, update.ref, update.newSHA, update.oldSHA, startNow ? "running" : "queued",
-                                 source, retryOf, now, startNow ? now : nil])
+                                 source, retryOf, now, startNow ? now : nil, startNow ? Int64(getpid()) : nil])
             let runID = db.lastInsertedRowID
             let older = startNow ? [] : try Int64.fetchAll(db, sql: """
                 SELECT id FROM runs WHERE repo_id = ? AND ref = ? AND state = 'queued' AND id < ?
@@ -247,11 +250,20 @@ package final class RunStore: Sendable {
     /// ends them `error`. Returns the ids re-queued and the ids given up.
     package func recoverInterrupted() throws -> (requeued: [Int64], failed: [Int64]) {
         try pool.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT id, requeues FROM runs WHERE state = 'running'")
+            let rows = try Row.fetchAll(db, sql: "SELECT id, requeues, owner_pid FROM runs WHERE state = 'running'")
             var requeued: [Int64] = [], failed: [Int64] = []
             let now = Date().timeIntervalSince1970
             for row in rows {
                 let id: Int64 = row["id"]
+                if let owner: Int64 = row["owner_pid"] {
+                    // A foreground `pushbox run` owns this run: leave it alone while that process lives.
+                    guard kill(pid_t(owner), 0) != 0 && errno == ESRCH else { continue }
+                    try db.execute(sql: "UPDATE runs SET state = 'error', message = ?, finished_at = ? WHERE id = ?",
+                                   arguments: ["the `pushbox run` process (pid \(owner)) ended before the run finished", now, id])
+                    try db.execute(sql: "UPDATE steps SET state = 'error' WHERE run_id = ? AND state IN ('running', 'pending')", arguments: [id])
+                    failed.append(id)
+                    continue
+                }
                 if (row["requeues"] as Int) < 1 {
                     try db.execute(sql: """
                         UPDATE runs SET state = 'queued', requeues = requeues + 1, started_at = NULL, sandbox_id = NULL,

@@ -298,9 +298,7 @@ struct PipelineParserErrorTests {
     @Test("an empty document (`---` and nothing else) is an empty file", arguments: ["---\n", "---\n# all commented out\n"])
     func emptyDocument(_ text: String) throws {
         let error = #expect(throws: SpecError.self) { try PipelineParser.parse(text) }
-        withKnownIssue("an empty document composes to a null scalar, reported as: the pipeline must be a mapping, found \"\"") {
-            #expect(error?.message.contains("the file is empty") == true, "\(String(describing: error))")
-        }
+        #expect(error?.message.contains("the file is empty") == true, "\(String(describing: error))")
     }
 
     @Test("a YAML syntax error (unclosed bracket) is located and says invalid YAML")
@@ -382,17 +380,15 @@ struct PipelineParserErrorTests {
     /// alias stands for: a bomb used as a key is expanded. Run in a child process that an alarm stops.
     @Test("an alias bomb used as a mapping key returns an error without expanding")
     func aliasBombKey() async {
-        await withKnownIssue("YAMLReader.compose hands aliases to Yams.compose, whose duplicate-key check hashes the expanded key") {
-            await #expect(processExitsWith: .success) {
-                alarm(5)
-                var lines = ["l0: &l0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]"]
-                for level in 1...8 {
-                    lines.append("l\(level): &l\(level) [" + Array(repeating: "*l\(level - 1)", count: 10).joined(separator: ",") + "]")
-                }
-                lines.append("? *l8\n: x")
-                _ = try? PipelineParser.parse(lines.joined(separator: "\n") + "\n")
-                exit(0)
+        await #expect(processExitsWith: .success) {
+            alarm(5)
+            var lines = ["l0: &l0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]"]
+            for level in 1...8 {
+                lines.append("l\(level): &l\(level) [" + Array(repeating: "*l\(level - 1)", count: 10).joined(separator: ",") + "]")
             }
+            lines.append("? *l8\n: x")
+            _ = try? PipelineParser.parse(lines.joined(separator: "\n") + "\n")
+            exit(0)
         }
     }
 
@@ -401,17 +397,13 @@ struct PipelineParserErrorTests {
         let yaml = "steps: [make]\nimage: a/b\nsteps: [make test]\n"
         let error = #expect(throws: SpecError.self) { try PipelineParser.parse(yaml) }
         #expect(error?.message.contains("steps") == true)
-        withKnownIssue("duplicate keys are reported without a line (YAMLReader.locate drops the mark of YamlError.duplicatedKeysInMapping)") {
-            #expect(error?.line ?? 0 > 0, "\(String(describing: error))")
-        }
+        #expect(error?.line ?? 0 > 0, "\(String(describing: error))")
     }
 
     @Test("a positional step name may not collide with an earlier explicit name")
     func positionalNameCollision() throws {
         let yaml = "steps:\n  - {name: step2, run: make}\n  - make test\n"
-        withKnownIssue("scalar steps skip the duplicate-name check (PipelineParser.steps)") {
-            let error = #expect(throws: SpecError.self) { try PipelineParser.parse(yaml) }
-            #expect(error?.message.contains("two steps are named \"step2\"") == true)
-        }
+        let error = #expect(throws: SpecError.self) { try PipelineParser.parse(yaml) }
+        #expect(error?.message.contains("two steps are named \"step2\"") == true)
     }
 }

@@ -106,10 +106,8 @@ struct PostReceiveParserTests {
     @Test("trailing \\r is dropped", arguments: crlfCases)
     func crlf(_ c: HookInputCase) {
         let result = PostReceiveParser.parse(c.input)
-        withKnownIssue("PostReceiveParser.parse splits Characters, and \"\\r\\n\" is a single Character") {
-            #expect(result.updates == c.updates)
-            #expect(result.rejected == [])
-        }
+        #expect(result.updates == c.updates)
+        #expect(result.rejected == [])
     }
 
     static let badRefs: [String] = [

@@ -289,10 +289,8 @@ struct QueueTests {
             _ = try store.recoverInterrupted()
             let state = try store.run(id: foreground.id)?.state
             let queued = try store.queuedRuns().map(\.id)
-            withKnownIssue("RunStore.recoverInterrupted re-queues runs created with startNow: a daemon starting during `pushbox run` runs the same run again") {
-                #expect(state == .running)
-                #expect(queued.isEmpty)
-            }
+            #expect(state == .running)
+            #expect(queued.isEmpty)
         }
     }
 

@@ -1,0 +1,180 @@
+import Core
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Pipeline
+import Server
+import Store
+import Testing
+import TestSupport
+
+/// The HTTP API in-process (`app.test(.router)`): routes, status codes, auth rules, path safety, and a
+/// push through the hook endpoint that the scheduler runs (with the scripted executor).
+@Suite("HTTP routes")
+struct RoutesTests {
+    struct NoCounts: TestResultReader {
+        func testCounts(log: URL, junitFiles: [URL]) -> TestCounts? { nil }
+    }
+
+    final class World: @unchecked Sendable {
+        let directory: TemporaryDirectory
+        let repo: GitFixture
+        let context: ServerContext
+        let executor = ScriptedExecutor()
+
+        init() async throws {
+            directory = try TemporaryDirectory(prefix: "pushbox-routes")
+            repo = try GitFixture.make(in: directory)
+            let home = RunnerHome(root: directory.url("home"))
+            try FileManager.default.createDirectory(at: home.root, withIntermediateDirectories: true)
+            let store = try RunStore(path: home.database.path)
+            _ = try store.addRepo(name: "app", path: repo.bare.path)
+            var config = RunnerConfig()
+            config.url = "http://127.0.0.1:7070"
+            let hub = LogHub()
+            let environment = RunEnvironment(home: home, config: config, store: store, executor: executor, reporters: [],
+                                             testReader: NoCounts(), hub: hub, processEnvironment: [:])
+            let scheduler = Scheduler(environment: environment, logger: Logger(label: "test"))
+            context = ServerContext(home: home, config: config, store: store, scheduler: scheduler, hub: hub,
+                                    token: "secret-token", version: "test")
+        }
+
+        /// Commits a pipeline and pushes it (no hook is installed: the test posts the push itself).
+        func pushPipeline(_ yaml: String) throws -> String {
+            try repo.write(".pushbox.yml", yaml)
+            let sha = try repo.commit("pipeline")
+            try repo.push()
+            return sha
+        }
+
+        func app(trusted: Bool) -> some ApplicationProtocol {
+            Application(router: Routes.router(context, trusted: trusted))
+        }
+
+        deinit { directory.remove() }
+    }
+
+    private func body(_ updates: [(String, String, String)], repo: String) -> ByteBuffer {
+        let list = updates.map { "{\"old_sha\":\"\($0.0)\",\"new_sha\":\"\($0.1)\",\"ref\":\"\($0.2)\"}" }.joined(separator: ",")
+        return ByteBuffer(string: "{\"repo_path\":\"\(repo)\",\"updates\":[\(list)]}")
+    }
+
+    @Test func healthAndStatus() async throws {
+        let world = try await World()
+        try await world.app(trusted: false).test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == "ok\n")
+            }
+            try await client.execute(uri: "/api/v1/status", method: .get) { response in
+                #expect(response.status == .ok)
+                let json = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any]
+                #expect(json?["version"] as? String == "test")
+                #expect(json?["queued"] as? Int == 0)
+            }
+        }
+    }
+
+    @Test func postsOverTCPNeedTheToken() async throws {
+        let world = try await World()
+        let sha = try world.pushPipeline("steps:\n  - {name: a, run: \"echo hi\"}\n")
+        let payload = body([(RefUpdate.zeroSHA, sha, "refs/heads/main")], repo: world.repo.bare.path)
+        try await world.app(trusted: false).test(.router) { client in
+            try await client.execute(uri: "/api/v1/hooks/post-receive", method: .post, body: payload) { response in
+                #expect(response.status == .unauthorized)
+            }
+            try await client.execute(uri: "/api/v1/hooks/post-receive", method: .post,
+                                     headers: [.authorization: "Bearer wrong-token"], body: payload) { response in
+                #expect(response.status == .unauthorized)
+            }
+            try await client.execute(uri: "/api/v1/runs/1/cancel", method: .post) { response in
+                #expect(response.status == .unauthorized)
+            }
+            try await client.execute(uri: "/api/v1/hooks/post-receive", method: .post,
+                                     headers: [.authorization: "Bearer secret-token"], body: payload) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("\"status\":\"queued\""))
+            }
+        }
+        #expect(try world.context.store.runs().count == 1)
+    }
+
+    @Test func aPushThroughTheSocketRunsAndIsListed() async throws {
+        let world = try await World()
+        let sha = try world.pushPipeline("steps:\n  - {name: hello, run: \"echo hello from the step\"}\n  - {name: fail, run: \"exit 3\"}\n")
+        try await world.app(trusted: true).test(.router) { client in
+            try await client.execute(uri: "/api/v1/hooks/post-receive", method: .post,
+                                     body: body([(RefUpdate.zeroSHA, sha, "refs/heads/main")], repo: world.repo.bare.path)) { response in
+                #expect(response.status == .ok)
+                let text = String(buffer: response.body)
+                #expect(text.contains("\"run_id\":1"))
+                #expect(text.contains("\"url\":\"http:\\/\\/127.0.0.1:7070\\/runs\\/1\""))
+            }
+            // The whole run's log, followed until the run ends.
+            try await client.execute(uri: "/api/v1/runs/1/log?follow=1", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains("==> step hello: echo hello from the step"))
+                #expect(text.contains("hello from the step\n"))
+                #expect(text.contains("==> step fail: failed (exit 3)"))
+                #expect(text.contains("==> run 1: failed: step fail failed (exit 3)"))
+            }
+            try await client.execute(uri: "/api/v1/runs/1", method: .get) { response in
+                let run = try APIJSON.decoder().decode(Run.self, from: Data(String(buffer: response.body).utf8))
+                #expect(run.state == .failed)
+                #expect(run.steps.map(\.exitCode) == [0, 3])
+            }
+            try await client.execute(uri: "/api/v1/runs?limit=10", method: .get) { response in
+                let list = try APIJSON.decoder().decode(RunList.self, from: Data(String(buffer: response.body).utf8))
+                #expect(list.runs.map(\.id) == [1])
+            }
+            try await client.execute(uri: "/api/v1/runs/1/logs/hello", method: .get) { response in
+                #expect(String(buffer: response.body) == "hello from the step\n")
+            }
+            try await client.execute(uri: "/runs/1", method: .get) { response in
+                #expect(response.headers[.contentType]?.hasPrefix("text/html") == true)
+                #expect(String(buffer: response.body).contains("run #1: failed"))
+            }
+            try await client.execute(uri: "/api/v1/runs/1/cancel", method: .post) { response in
+                #expect(response.status == .conflict)
+            }
+            try await client.execute(uri: "/api/v1/runs/1/retry", method: .post) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body).contains("\"new_run_id\":2"))
+            }
+        }
+        #expect(world.executor.violations.isEmpty)
+    }
+
+    @Test func badInputGetsClearErrors() async throws {
+        let world = try await World()
+        try await world.app(trusted: true).test(.router) { client in
+            try await client.execute(uri: "/api/v1/runs/42", method: .get) { response in
+                #expect(response.status == .notFound)
+                #expect(String(buffer: response.body).contains("no run 42"))
+            }
+            try await client.execute(uri: "/api/v1/runs/abc", method: .get) { response in
+                #expect(response.status == .badRequest)
+            }
+            for step in ["..%2F..%2Fetc%2Fpasswd", ".hidden", "a%2Fb"] {
+                try await client.execute(uri: "/api/v1/runs/1/logs/\(step)", method: .get) { response in
+                    #expect(response.status == .badRequest || response.status == .notFound, "\(step): \(response.status)")
+                    #expect(!String(buffer: response.body).contains("root:"))
+                }
+            }
+            try await client.execute(uri: "/api/v1/hooks/post-receive", method: .post, body: ByteBuffer(string: "{not json")) { response in
+                #expect(response.status == .badRequest)
+                #expect(String(buffer: response.body).contains("repo_path"))
+            }
+            try await client.execute(uri: "/api/v1/hooks/post-receive", method: .post,
+                                     body: body([(RefUpdate.zeroSHA, String(repeating: "a", count: 40), "refs/heads/main")], repo: "/nowhere.git")) { response in
+                #expect(response.status == .notFound)
+                #expect(String(buffer: response.body).contains("not registered"))
+            }
+            let huge = ByteBuffer(repeating: UInt8(ascii: " "), count: Routes.maxBodyBytes + 1)
+            try await client.execute(uri: "/api/v1/hooks/post-receive", method: .post, body: huge) { response in
+                #expect(response.status == .contentTooLarge)
+            }
+        }
+    }
+}
