@@ -279,16 +279,13 @@ package struct EditFileTool: AgentTool {
     static func occurrences(of needle: [UInt8], in haystack: [UInt8], limit: Int) -> [Int] {
         guard !needle.isEmpty, needle.count <= haystack.count else { return [] }
         var found: [Int] = []
-        haystack.withUnsafeBytes { hay in
-            needle.withUnsafeBytes { pin in
-                var offset = 0
-                while offset + pin.count <= hay.count, found.count < limit {
-                    guard let hit = memmem(hay.baseAddress! + offset, hay.count - offset, pin.baseAddress!, pin.count) else { break }
-                    let position = hay.baseAddress!.distance(to: UnsafeRawPointer(hit))
-                    found.append(position)
-                    offset = position + 1
-                }
-            }
+        let first = needle[0]
+        var offset = 0
+        // glibc's memmem needs _GNU_SOURCE, which Swift does not define: find the first byte, then compare.
+        while offset + needle.count <= haystack.count, found.count < limit {
+            guard let candidate = haystack[offset...(haystack.count - needle.count)].firstIndex(of: first) else { break }
+            if haystack[candidate..<(candidate + needle.count)].elementsEqual(needle) { found.append(candidate) }
+            offset = candidate + 1
         }
         return found
     }
@@ -323,7 +320,8 @@ package struct WriteFileTool: AgentTool {
             throw ToolFailure("content is \(data.count) bytes; at most \(limits.maxWriteBytes) can be written")
         }
         let path = try workspace.resolve(requested, mustExist: false)
-        let existing = try workspace.kind(of: path)
+        // Missing parent directories mean a new file (they are created by the write).
+        let existing = (try? workspace.kind(of: path)) ?? nil
         if existing == .directory { throw ToolFailure("\(path.relative) is a directory") }
         try workspace.writeFile(path, data, requested: requested)
         return ToolOutput("\(existing == nil ? "created" : "replaced") \(path.relative) (\(data.count) bytes)")
