@@ -51,8 +51,6 @@ struct RoutesTests {
         func app(trusted: Bool) -> some ApplicationProtocol {
             Application(router: Routes.router(context, trusted: trusted))
         }
-
-        deinit { directory.remove() }
     }
 
     private func body(_ updates: [(String, String, String)], repo: String) -> ByteBuffer {
@@ -62,6 +60,7 @@ struct RoutesTests {
 
     @Test func healthAndStatus() async throws {
         let world = try await World()
+        defer { world.directory.remove() }
         try await world.app(trusted: false).test(.router) { client in
             try await client.execute(uri: "/healthz", method: .get) { response in
                 #expect(response.status == .ok)
@@ -78,6 +77,7 @@ struct RoutesTests {
 
     @Test func postsOverTCPNeedTheToken() async throws {
         let world = try await World()
+        defer { world.directory.remove() }
         let sha = try world.pushPipeline("steps:\n  - {name: a, run: \"echo hi\"}\n")
         let payload = body([(RefUpdate.zeroSHA, sha, "refs/heads/main")], repo: world.repo.bare.path)
         try await world.app(trusted: false).test(.router) { client in
@@ -102,6 +102,7 @@ struct RoutesTests {
 
     @Test func aPushThroughTheSocketRunsAndIsListed() async throws {
         let world = try await World()
+        defer { world.directory.remove() }
         let sha = try world.pushPipeline("steps:\n  - {name: hello, run: \"echo hello from the step\"}\n  - {name: fail, run: \"exit 3\"}\n")
         try await world.app(trusted: true).test(.router) { client in
             try await client.execute(uri: "/api/v1/hooks/post-receive", method: .post,
@@ -148,6 +149,7 @@ struct RoutesTests {
 
     @Test func badInputGetsClearErrors() async throws {
         let world = try await World()
+        defer { world.directory.remove() }
         try await world.app(trusted: true).test(.router) { client in
             try await client.execute(uri: "/api/v1/runs/42", method: .get) { response in
                 #expect(response.status == .notFound)
