@@ -64,6 +64,39 @@ struct CoreLoopTests {
         #expect(ok.lowerBound < fail.lowerBound)
     }
 
+    @Test("test counts from JUnit files named by junit:, never through a symlink out of the workspace")
+    func junitCounts() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        // A JUnit file on the host, outside any workspace, with 50 passing tests.
+        let hostFile = pushbox.directory.url("host-junit.xml")
+        let cases = String(repeating: "<testcase name=\"host\"/>", count: 50)
+        try Data("<testsuite name=\"host\">\(cases)</testsuite>".utf8).write(to: hostFile)
+        try repo.write("report.sh", """
+            #!/bin/sh
+            mkdir -p build/test-results
+            cat > build/test-results/unit.xml <<'XML'
+            <testsuite name="unit" tests="4"><testcase name="a"/><testcase name="b"/>
+            <testcase name="c"><failure message="boom"/></testcase><testcase name="d"><skipped/></testcase></testsuite>
+            XML
+            # A link to a host file with more "tests": the runner must not follow it.
+            ln -s \(hostFile.path) build/test-results/host.xml
+            echo "99 passed, 0 failed"
+            """, executable: true)
+        try repo.write(".pushbox.yml", """
+            steps:
+              - {name: test, run: ./report.sh, junit: "build/test-results/*.xml"}
+            """)
+        let sha = try repo.commit("junit")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let run = try pushbox.waitForRun(id)
+        #expect(run.state == .passed)
+        // JUnit wins over the summary line in the log.
+        #expect(run.steps[0].testsPassed == 2 && run.steps[0].testsFailed == 1 && run.steps[0].testsSkipped == 1)
+        #expect(try pushbox.note(repo, sha)?.contains("(2 passed, 1 failed, 1 skipped)") == true)
+    }
+
     @Test("a build error stops the pipeline: later steps are skipped")
     func buildError() throws {
         let pushbox = try DaemonFixture()
