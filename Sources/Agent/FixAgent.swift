@@ -161,6 +161,11 @@ package struct FixAgent: Sendable {
                 guard turn < configuration.maxTurns else {
                     return finish(.maxTurns, "the model still wanted tools after \(configuration.maxTurns) turns")
                 }
+                guard !response.message.toolUses.isEmpty else {
+                    // Nothing to answer, and an empty user message would be rejected.
+                    transcript.explanation = response.message.text
+                    return finish(.unexpectedStopReason, "stop_reason tool_use without any tool_use block")
+                }
                 messages.append(reply)
                 var results: [ContentBlock] = []
                 for use in response.message.toolUses {

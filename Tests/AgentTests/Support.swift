@@ -80,8 +80,8 @@ func onOwnThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
 }
 
 /// Runs steps with `/bin/sh -c` on this host in `directory`: a stand-in for the container sandbox, for
-/// tests of `SandboxCommandRunner` and `run_command`. The shell leads its own process group (setsid);
-/// cancelling `run` kills the whole group, like the container sandbox stops everything a step started.
+/// tests of `SandboxCommandRunner` and `run_command`. Foundation starts the shell as the leader of a new
+/// process group; cancelling `run` kills the whole group, like the container sandbox stops everything a step started.
 struct LocalShellSandbox: Sandbox {
     let id = "local-shell"
     let directory: URL
@@ -94,8 +94,8 @@ struct LocalShellSandbox: Sandbox {
 
     func run(_ step: Step, log: any LogSink) async throws -> ExitStatus {
         let handle = Handle()
-        handle.process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        handle.process.arguments = ["/bin/sh", "-c", step.run]
+        handle.process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        handle.process.arguments = ["-c", step.run]
         handle.process.currentDirectoryURL = directory
         handle.process.standardOutput = handle.pipe
         handle.process.standardError = handle.pipe
