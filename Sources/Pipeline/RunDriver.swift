@@ -49,10 +49,10 @@ package struct RunDriver: Sendable {
     private var store: RunStore { environment.store }
 
     /// Runs `run` (already `running` in the store) to a final state, records it, writes the run's files
-    /// and calls the reporters. Cancelling the calling task cancels the run.
+    /// and calls the reporters. Cancelling the calling task cancels the run. `shuttingDown` tells a
+    /// cancellation by a daemon shutdown from a user's cancel: such a run goes back to the queue (its
+    /// sandbox removed) instead of ending `canceled`.
     @discardableResult
-    /// `shuttingDown` tells a cancellation by a daemon shutdown from a user's cancel: such a run goes back
-    /// to the queue (its sandbox removed) instead of ending `canceled`.
     package func execute(_ run: Run, logger: Logger, shuttingDown: @escaping @Sendable () async -> Bool = { false }) async -> Run {
         var logger = logger
         logger[metadataKey: "run"] = "\(run.id)"

@@ -65,11 +65,13 @@ package actor StepLogFile: LogSink {
 
     package func write(_ bytes: Data, from stream: LogStream) async {
         append(masker.push(bytes))
+        await hub?.changed(runID: runID)
     }
 
-    /// Writes a line of the runner's own (e.g. "[pushbox] step exited 1"), bypassing nothing: it is masked too.
-    package func note(_ text: String) {
+    /// Writes a line of the runner's own (e.g. "[pushbox] timed out"); it is masked too.
+    package func note(_ text: String) async {
         append(masker.push(Data(text.utf8)))
+        await hub?.changed(runID: runID)
     }
 
     private func append(_ data: Data) {
@@ -87,7 +89,6 @@ package actor StepLogFile: LogSink {
             }
         }
         dropped += Int64(data.count - accepted.count)
-        if let hub { Task { await hub.changed(runID: runID) } }
     }
 
     /// Flushes the masker, writes the truncation marker if bytes were dropped, and closes the file.
