@@ -56,7 +56,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "CLI", dependencies: [
-            "Core", "Git", "HTTP", "Store", "Executors", "Reports", "Pipeline", "Server",
+            "Core", "Git", "HTTP", "Store", "Executors", "Reports", "Pipeline", "Server", "Agent",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -51,7 +51,7 @@ struct Doctor: AsyncParsableCommand {
             line(nil, "qemu", which("qemu-system-x86_64").map { "found at \($0)" } ?? "not installed (apt-get install qemu-system-x86)")
             line(nil, "VBoxManage", which("VBoxManage").map { "found at \($0)" } ?? "not installed (VirtualBox is not in Debian)")
             let keyName = config.autofix.apiKeyEnv
-            line(nil, keyName, ProcessInfo.processInfo.environment[keyName].map { _ in "set (value not shown)" } ?? "not set (autofix is not in this version)")
+            line(nil, keyName, ProcessInfo.processInfo.environment[keyName].map { _ in "set (value not shown)" } ?? "not set (autofix with the anthropic backend is skipped)")
             if problems > 0 {
                 printOut("\(problems) problem(s) found")
                 throw ExitCode(1)

@@ -16,7 +16,7 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var options: HomeOptions
     @Option(help: "Bare repository (default: the current directory).") var repo = "."
     @Option(help: "Branch, tag or commit (default: HEAD).") var rev = "HEAD"
-    @Flag(help: "Do not try to fix a failure (autofix is not part of this version yet).") var noAutofix = false
+    @Flag(help: "Do not try to fix a failure.") var noAutofix = false
     @Flag(help: "Skip VM validation (not part of this version yet).") var noVms = false
     @Flag(help: "Print only the summary, not the step output.") var quiet = false
 
@@ -41,7 +41,9 @@ struct RunCommand: AsyncParsableCommand {
                 guard !quiet else { return }
                 try? await reader.streamRun(runID: run.id, follow: true) { FileHandle.standardOutput.write($0) }
             }
-            let driver = RunDriver(environment: runtime.environment)
+            var environment = runtime.environment
+            if noAutofix { environment.fixer = nil }
+            let driver = RunDriver(environment: environment)
             let finished = await withTaskCancellationHandler {
                 await driver.execute(run, logger: logger)
             } onCancel: {}

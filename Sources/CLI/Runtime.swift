@@ -1,3 +1,4 @@
+import Agent
 import Core
 import Executors
 import Foundation
@@ -42,8 +43,37 @@ struct Runtime {
         let environment = RunEnvironment(
             home: home, config: config, store: try openStore(home), executor: executor,
             reporters: [GitNoteReporter(baseURL: config.url, logger: logger)], testReader: TestCountReader(),
-            hub: LogHub(), processEnvironment: ProcessInfo.processInfo.environment)
+            hub: LogHub(), processEnvironment: ProcessInfo.processInfo.environment,
+            fixer: makeFixer(config: config.autofix, executor: executor, environment: ProcessInfo.processInfo.environment, logger: logger))
         return Runtime(environment: environment, engine: engine, executor: executor)
+    }
+
+    /// The autofix backend of runner config `autofix.backend`: anthropic → `AutofixLoop` over
+    /// `AnthropicClient`; command → `CommandFixer`; off → nil. `claude-code` is not wired yet: its runs
+    /// get a `skipped:` autofix line. A missing API key is not an error: autofix is skipped with a message.
+    static func makeFixer(config: RunnerConfig.Autofix, executor: any JobExecutor, environment: [String: String],
+                          logger: Logger) -> (any RunFixer)? {
+        switch config.backend {
+        case "off":
+            return nil
+        case "command":
+            guard let command = config.command else {
+                return UnavailableFixer(backend: "command", reason: "autofix.command is not set in the runner configuration")
+            }
+            return CommandFixer(command: command, executor: executor)
+        case "anthropic":
+            guard let key = environment[config.apiKeyEnv], !key.isEmpty else {
+                logger.notice("autofix skipped: \(config.apiKeyEnv) is not set in the daemon's environment")
+                return UnavailableFixer(backend: "anthropic", reason: "\(config.apiKeyEnv) is not set in the runner's environment")
+            }
+            let baseURL = config.baseURL ?? environment["ANTHROPIC_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? AnthropicClient.defaultBaseURL
+            var prices = PriceTable.builtIn
+            for (model, rate) in config.prices { prices.models[model] = ModelPrice(input: rate.input, output: rate.output) }
+            let client = AnthropicClient(baseURL: baseURL, apiKey: key, logger: logger)
+            return AutofixLoop(backend: AnthropicBackend(client: client, executor: executor, model: config.model, prices: prices))
+        default:
+            return UnavailableFixer(backend: config.backend, reason: "the \(config.backend) backend is not supported by this version yet")
+        }
     }
 
     /// Stops the podman service this process started, if any.

@@ -127,6 +127,7 @@ package struct Run: Codable, Sendable, Equatable {
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case steps
+        case autofix
     }
 
     package var id: Int64
@@ -153,12 +154,15 @@ package struct Run: Codable, Sendable, Equatable {
     package var startedAt: Date?
     package var finishedAt: Date?
     package var steps: [StepResult]
+    /// The autofix outcome after a failure, as the note's `autofix:` line shows it (without the prefix):
+    /// `passed autofix/main/1a2b3c4d (2 attempts, $0.07)`, `gave up after 3 attempts: …`, `skipped: …`.
+    package var autofix: String?
 
     package init(id: Int64, repoID: Int64, repoName: String, ref: String, sha: String, oldSHA: String? = nil,
                  state: RunState = .queued, message: String? = nil, detected: String? = nil, image: String? = nil,
                  sandboxID: String? = nil, supersededBy: Int64? = nil, requeues: Int = 0, retryOf: Int64? = nil,
                  source: String = "hook", createdAt: Date = Date(), startedAt: Date? = nil, finishedAt: Date? = nil,
-                 steps: [StepResult] = []) {
+                 steps: [StepResult] = [], autofix: String? = nil) {
         self.id = id
         self.repoID = repoID
         self.repoName = repoName
@@ -178,6 +182,7 @@ package struct Run: Codable, Sendable, Equatable {
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.steps = steps
+        self.autofix = autofix
     }
 
     package var shortRef: String { RefUpdate(oldSHA: "", newSHA: sha, ref: ref).shortName }

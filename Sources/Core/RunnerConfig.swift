@@ -11,6 +11,25 @@ package struct RunnerConfig: Sendable, Equatable {
         package var maxAttempts = 3
         package var maxTurns = 30
         package var maxCostUSD = 2.0
+        /// Wall time of one attempt's agent work (the verification run has the pipeline's timeout).
+        package var wallTimePerAttempt: Duration = .seconds(600)
+        /// Messages API base URL; nil: `ANTHROPIC_BASE_URL`, else https://api.anthropic.com.
+        package var baseURL: String?
+        /// The `command` backend's executable (a shell command line run in the run's image).
+        package var command: String?
+        /// US dollars per million tokens by model id (prefix match, see `PriceTable`); merged over the
+        /// built-in table.
+        package var prices: [String: ModelRate] = [:]
+    }
+
+    /// Input and output price of a model in US dollars per million tokens.
+    package struct ModelRate: Sendable, Equatable {
+        package var input: Double
+        package var output: Double
+        package init(input: Double, output: Double) {
+            self.input = input
+            self.output = output
+        }
     }
 
     package struct VM: Sendable, Equatable {
@@ -77,12 +96,16 @@ package struct RunnerConfig: Sendable, Equatable {
             }
         }
         if !urlGiven { config.url = "http://\(config.listen)" }
+        if config.autofix.backend == "command" && config.autofix.command == nil {
+            throw SpecError(file: file, line: 0, column: 0, message: "autofix.backend is command but autofix.command is not set")
+        }
         return config
     }
 
     private static func autofix(_ reader: YAMLReader, _ node: Node) throws -> Autofix {
         var result = Autofix()
-        let allowed = ["backend", "model", "api_key_env", "max_attempts", "max_turns", "max_cost_usd"]
+        let allowed = ["backend", "model", "api_key_env", "max_attempts", "max_turns", "max_cost_usd", "wall_time", "base_url",
+                       "command", "prices"]
         for (key, value, _) in try reader.mapping(node, "autofix", allowed: allowed) {
             switch key {
             case "backend":
@@ -94,6 +117,26 @@ package struct RunnerConfig: Sendable, Equatable {
             case "api_key_env": result.apiKeyEnv = try reader.nonEmptyString(value, "autofix.api_key_env")
             case "max_attempts": result.maxAttempts = try reader.int(value, "autofix.max_attempts", range: 1...10)
             case "max_turns": result.maxTurns = try reader.int(value, "autofix.max_turns", range: 1...200)
+            case "wall_time": result.wallTimePerAttempt = try reader.duration(value, "autofix.wall_time")
+            case "base_url":
+                result.baseURL = try reader.nonEmptyString(value, "autofix.base_url")
+                while result.baseURL?.hasSuffix("/") == true { result.baseURL?.removeLast() }
+            case "command": result.command = try reader.nonEmptyString(value, "autofix.command")
+            case "prices":
+                guard case let .mapping(map) = value else { throw reader.fail(value, "autofix.prices must be a mapping of model id to {input, output}") }
+                for (modelNode, rateNode) in map {
+                    guard case let .scalar(scalar) = modelNode, !scalar.string.isEmpty else { throw reader.fail(modelNode, "autofix.prices: a model id must be a string") }
+                    let model = scalar.string
+                    var rate = ModelRate(input: 0, output: 0)
+                    var seen: Set<String> = []
+                    for (k, v, _) in try reader.mapping(rateNode, "autofix.prices.\(model)", allowed: ["input", "output"]) {
+                        seen.insert(k)
+                        let price = try reader.double(v, "autofix.prices.\(model).\(k)", range: 0...10_000)
+                        if k == "input" { rate.input = price } else { rate.output = price }
+                    }
+                    guard seen.count == 2 else { throw reader.fail(rateNode, "autofix.prices.\(model) needs input and output (USD per million tokens)") }
+                    result.prices[model] = rate
+                }
             default: result.maxCostUSD = try reader.double(value, "autofix.max_cost_usd", range: 0...1000)
             }
         }

@@ -49,6 +49,11 @@ package struct SecretMasker: Sendable {
         return forms
     }
 
+    /// Masks every occurrence in `text`.
+    package func mask(_ text: String) -> String {
+        String(decoding: mask(Data(text.utf8)), as: UTF8.self)
+    }
+
     /// Masks every occurrence in `data`.
     package func mask(_ data: Data) -> Data {
         mask([UInt8](data), decidedBefore: data.count).output

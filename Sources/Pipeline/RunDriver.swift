@@ -17,10 +17,12 @@ package struct RunEnvironment: Sendable {
     package var processEnvironment: [String: String]
     /// Labels every sandbox of this runner carries (lets a restarted daemon find its orphans).
     package var sandboxLabels: [String: String]
+    /// The autofix backend (nil: autofix off). Called after a `failed` run.
+    package var fixer: (any RunFixer)?
 
     package init(home: RunnerHome, config: RunnerConfig, store: RunStore, executor: any JobExecutor,
                  reporters: [any RunReporter], testReader: any TestResultReader, hub: LogHub,
-                 processEnvironment: [String: String], sandboxLabels: [String: String] = [:]) {
+                 processEnvironment: [String: String], sandboxLabels: [String: String] = [:], fixer: (any RunFixer)? = nil) {
         self.home = home
         self.config = config
         self.store = store
@@ -30,6 +32,7 @@ package struct RunEnvironment: Sendable {
         self.hub = hub
         self.processEnvironment = processEnvironment
         self.sandboxLabels = sandboxLabels
+        self.fixer = fixer
     }
 }
 
@@ -67,7 +70,13 @@ package struct RunDriver: Sendable {
             try checkout(run, repo: repo, into: files)
             times.checkedOutAt = Date()
             // 2. pipeline: every step in one fresh sandbox
-            outcome = try await runSteps(run, spec: pipeline.spec, files: files, times: &times, logger: logger)
+            let result = try await runSteps(run, spec: pipeline.spec, files: files, times: &times, logger: logger)
+            outcome = (result.state, result.message)
+            // 3. autofix: a failed run gets a fix attempt on a copy; the run itself stays failed
+            if result.state == .failed, let failed = result.failedIndex {
+                await autofix(run, repo: repo, spec: pipeline.spec, setup: result.setup, results: result.results,
+                              failedIndex: failed, files: files, logger: logger)
+            }
         } catch let abort as RunAbort {
             outcome = (abort.state, abort.message)
         } catch is CancellationError {
@@ -81,7 +90,7 @@ package struct RunDriver: Sendable {
             logger.notice("run put back in the queue for the next start")
             return (try? store.run(id: run.id)) ?? run
         }
-        // 3. report: store, metadata.json, note and other reporters
+        // 4. report: store, metadata.json, note and other reporters
         do {
             try store.finish(runID: run.id, state: outcome.state, message: outcome.message)
         } catch {
@@ -176,11 +185,14 @@ package struct RunDriver: Sendable {
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: files.root.appendingPathComponent("checkout.log"))
     }
 
-    /// Runs the steps in one sandbox; returns the run's final state and message.
-    private func runSteps(_ run: Run, spec: PipelineSpec, files: RunFiles, times: inout StageTimes,
-                          logger: Logger) async throws -> (RunState, String?) {
-        var results = spec.steps.enumerated().map { StepResult(position: $0.offset, name: $0.element.name, command: $0.element.run) }
-        try store.setSteps(runID: run.id, results)
+    /// The sandbox environment of a run: its `RunSpec` (on `workspace`) and the masker of its secrets.
+    struct SandboxSetup: Sendable {
+        var runSpec: RunSpec
+        var secrets: [String]
+        var masker: SecretMasker { SecretMasker(secrets: secrets) }
+    }
+
+    func sandboxSetup(_ run: Run, spec: PipelineSpec, workspace: URL) throws -> SandboxSetup {
         var secrets: [String] = []
         var env = spec.env
         for name in spec.secrets {
@@ -196,33 +208,79 @@ package struct RunDriver: Sendable {
         env["PUSHBOX_REF"] = run.ref
         env["PUSHBOX_SHA"] = run.sha
         env["HOME"] = "/home/ci"
-        let masker = SecretMasker(secrets: secrets)
         var labels = environment.sandboxLabels
         labels["pushbox.run"] = String(run.id)
         labels["pushbox.repo"] = run.repoName
-        let runSpec = RunSpec(runID: run.id, image: spec.image, workspace: files.workspace, environment: env,
+        let runSpec = RunSpec(runID: run.id, image: spec.image, workspace: workspace, environment: env,
                               resources: spec.resources, network: spec.network, labels: labels)
-        let deadline = ContinuousClock.now + spec.timeout
+        return SandboxSetup(runSpec: runSpec, secrets: secrets)
+    }
 
-        let sandbox: any Sandbox
+    /// How the steps of a pipeline went.
+    struct StepsOutcome: Sendable {
+        var state: RunState
+        var message: String?
+        var results: [StepResult]
+        /// Index of the step that failed (exit code or timeout), when the state is `failed`.
+        var failedIndex: Int?
+        var setup: SandboxSetup
+    }
+
+    /// Runs the run's steps in one sandbox, recording them in the store; returns the run's final state.
+    private func runSteps(_ run: Run, spec: PipelineSpec, files: RunFiles, times: inout StageTimes,
+                          logger: Logger) async throws -> StepsOutcome {
+        let initial = spec.steps.enumerated().map { StepResult(position: $0.offset, name: $0.element.name, command: $0.element.run) }
+        try store.setSteps(runID: run.id, initial)
+        let setup = try sandboxSetup(run, spec: spec, workspace: files.workspace)
         times.sandboxRequestedAt = Date()
+        var readyAt: Date?
+        let store = store, hub = environment.hub
+        let outcome = try await executeSteps(
+            spec: spec, setup: setup, logs: files.logs, hub: hub, logger: logger,
+            sandboxReady: { sandbox in
+                readyAt = Date()
+                try? store.update(runID: run.id, sandboxID: sandbox.id)
+            },
+            record: { result, notify in
+                try store.updateStep(runID: run.id, result)
+                if notify { await hub.changed(runID: run.id) }
+            })
+        times.sandboxReadyAt = readyAt
+        return outcome
+    }
+
+    /// Runs every step of `spec` in one fresh sandbox made from `setup`, logs in `logs/<step>.log`. The
+    /// same code serves the run and autofix's verification runs (which pass `hub: nil` and record nothing).
+    /// `record` is called with each step's result as it changes (`notify`: the change is worth telling
+    /// followers about).
+    func executeSteps(
+        spec: PipelineSpec, setup: SandboxSetup, logs: URL, hub: LogHub?, logger: Logger,
+        sandboxReady: (any Sandbox) -> Void,
+        record: (StepResult, Bool) async throws -> Void
+    ) async throws -> StepsOutcome {
+        var results = spec.steps.enumerated().map { StepResult(position: $0.offset, name: $0.element.name, command: $0.element.run) }
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        let masker = setup.masker
+        let runID = setup.runSpec.runID
+        let workspace = setup.runSpec.workspace
+        let deadline = ContinuousClock.now + spec.timeout
+        let sandbox: any Sandbox
         do {
-            sandbox = try await environment.executor.makeSandbox(for: runSpec, logger: logger)
-            times.sandboxReadyAt = Date()
+            sandbox = try await environment.executor.makeSandbox(for: setup.runSpec, logger: logger)
         } catch let error as SandboxError {
             throw RunAbort(state: .error, message: error.message)
         }
-        try? store.update(runID: run.id, sandboxID: sandbox.id)
-        var outcome: (RunState, String?) = (.passed, nil)
+        sandboxReady(sandbox)
+        var outcome = StepsOutcome(state: .passed, message: nil, results: results, failedIndex: nil, setup: setup)
         do {
             for index in results.indices {
                 let step = spec.steps[index]
+                let logURL = logs.appendingPathComponent("\(step.name).log")
                 results[index].state = .running
                 results[index].startedAt = Date()
-                try store.updateStep(runID: run.id, results[index])
-                await environment.hub.changed(runID: run.id)
-                let log = try StepLogFile(url: files.log(step: step.name), cap: environment.config.logCap,
-                                          masker: masker, hub: environment.hub, runID: run.id)
+                try await record(results[index], true)
+                let log = try StepLogFile(url: logURL, cap: environment.config.logCap,
+                                          masker: masker, hub: hub, runID: runID)
                 let status: ExitStatus
                 do {
                     status = try await Self.run(step, in: sandbox, log: log, deadline: deadline)
@@ -231,7 +289,7 @@ package struct RunDriver: Sendable {
                     results[index].finishedAt = Date()
                     results[index].logBytes = closed.bytes
                     results[index].state = Task.isCancelled ? .canceled : .error
-                    try? store.updateStep(runID: run.id, results[index])
+                    try? await record(results[index], false)
                     throw error
                 }
                 if status.timedOut {
@@ -246,20 +304,21 @@ package struct RunDriver: Sendable {
                 results[index].logBytes = closed.bytes
                 results[index].truncated = closed.truncated
                 results[index].state = status.succeeded ? .passed : .failed
-                let junit = step.junit.map { JUnitFiles.find($0, in: files.workspace) } ?? []
-                if let counts = environment.testReader.testCounts(log: files.log(step: step.name), junitFiles: junit) {
+                let junit = step.junit.map { JUnitFiles.find($0, in: workspace) } ?? []
+                if let counts = environment.testReader.testCounts(log: logURL, junitFiles: junit) {
                     results[index].testsPassed = counts.passed
                     results[index].testsFailed = counts.failed
                     results[index].testsSkipped = counts.skipped
                 }
-                try store.updateStep(runID: run.id, results[index])
-                await environment.hub.changed(runID: run.id)
+                try await record(results[index], true)
                 if !status.succeeded {
                     for later in results.indices where later > index {
                         results[later].state = .skipped
-                        try store.updateStep(runID: run.id, results[later])
+                        try await record(results[later], false)
                     }
-                    outcome = (.failed, "step \(step.name) \(status.timedOut ? "timed out after \(Units.format(spec.timeout))" : "failed (\(status.summary))")")
+                    outcome.state = .failed
+                    outcome.failedIndex = index
+                    outcome.message = "step \(step.name) \(status.timedOut ? "timed out after \(Units.format(spec.timeout))" : "failed (\(status.summary))")"
                     break
                 }
             }
@@ -268,6 +327,7 @@ package struct RunDriver: Sendable {
             throw error
         }
         await sandbox.destroy()
+        outcome.results = results
         return outcome
     }
 
@@ -346,6 +406,8 @@ package struct RunMetadata: Codable, Sendable {
     var url: String
     var steps: [StepEntry]
     var timings: StageTimes?
+    /// The note's `autofix:` line without the prefix, when autofix ran.
+    var autofix: String?
 
     package init(run: Run, url: String) {
         runId = run.id
@@ -362,6 +424,7 @@ package struct RunMetadata: Codable, Sendable {
         finishedAt = run.finishedAt
         durationSeconds = run.duration.map(Self.seconds)
         self.url = url
+        autofix = run.autofix
         steps = run.steps.map { step in
             StepEntry(name: step.name, command: step.command, state: step.state.rawValue, exitCode: step.exitCode,
                       timedOut: step.timedOut, startedAt: step.startedAt, finishedAt: step.finishedAt,

@@ -25,6 +25,7 @@ package enum NoteFormatter {
             }
             lines.append(line)
         }
+        if let autofix = run.autofix { lines.append("autofix: \(autofix)") }
         if let superseded = run.supersededBy {
             lines.append("superseded by run \(superseded)")
         } else if run.state == .error || run.state == .canceled, let message = run.message {

@@ -28,6 +28,7 @@ enum Pages {
             <p>\(escape(run.repoName)) \(escape(run.ref)) <code>\(run.sha)</code>\(run.detected.map { " · detected: \(escape($0))" } ?? "")</p>
             """
         if let message = run.message { body += "<pre class=\"message\">\(escape(message))</pre>" }
+        if let autofix = run.autofix { body += "<p class=\"autofix\">autofix: \(escape(autofix))</p>" }
         for step in run.steps {
             let log = home.run(run.id).log(step: step.name)
             let text = tail(of: log, bytes: 256 << 10)

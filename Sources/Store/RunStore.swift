@@ -94,6 +94,9 @@ package final class RunStore: Sendable {
         migrator.registerMigration("v2: owner pid of foreground runs") { db in
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN owner_pid INTEGER")
         }
+        migrator.registerMigration("v3: autofix outcome line") { db in
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN autofix TEXT")
+        }
         return migrator
     }
 
@@ -303,6 +306,13 @@ package final class RunStore: Sendable {
         }
     }
 
+    /// Records the run's autofix outcome: the text after `autofix: ` in the note (one line).
+    package func update(runID: Int64, autofix: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE runs SET autofix = ? WHERE id = ?", arguments: [autofix, runID])
+        }
+    }
+
     /// Replaces the run's step list (at the start of the pipeline).
     package func setSteps(runID: Int64, _ steps: [StepResult]) throws {
         try pool.write { db in
@@ -409,7 +419,8 @@ package final class RunStore: Sendable {
                    detected: row["detected"], image: row["image"], sandboxID: row["sandbox_id"],
                    supersededBy: row["superseded_by"], requeues: row["requeues"], retryOf: row["retry_of"],
                    source: row["source"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
-                   startedAt: date(row["started_at"]), finishedAt: date(row["finished_at"]), steps: steps)
+                   startedAt: date(row["started_at"]), finishedAt: date(row["finished_at"]), steps: steps,
+                   autofix: row["autofix"])
     }
 
     private static func date(_ value: Double?) -> Date? { value.map(Date.init(timeIntervalSince1970:)) }

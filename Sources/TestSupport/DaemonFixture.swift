@@ -100,6 +100,9 @@ package final class DaemonFixture: @unchecked Sendable {
 
     package func environment(_ extra: [String: String] = [:]) -> [String: String] {
         var env = ProcessInfo.processInfo.environment
+        // Hermetic: a key or endpoint of the developer's own must never reach a test daemon.
+        env["ANTHROPIC_API_KEY"] = nil
+        env["ANTHROPIC_BASE_URL"] = nil
         env["PUSHBOX_HOME"] = home.path
         for (key, value) in extra { env[key] = value }
         return env

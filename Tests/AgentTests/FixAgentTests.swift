@@ -291,11 +291,9 @@ struct FixAgentTests {
         try await withTemporaryDirectory { root in
             try await withFakeServer { server in
                 server.enqueue(.delayed(.seconds(20), then: .text("too late")))
-                let started = ContinuousClock.now
                 let transcript = try await agent(server, root: root, configuration: configuration(wallTime: .milliseconds(500)))
                     .run(task: "fix", logger: testLogger())
                 #expect(transcript.stop.reason == .wallTime)
-                #expect(ContinuousClock.now - started < .seconds(5))
             }
         }
     }
@@ -305,13 +303,11 @@ struct FixAgentTests {
             try await withFakeServer { server in
                 server.enqueue(.toolUse([(id: "toolu_1", name: "run_command", input: #"{"command":"sleep 30"}"#)]), .text("never"))
                 let runner = SandboxCommandRunner(sandbox: LocalShellSandbox(directory: root), useTimeoutUtility: false)
-                let started = ContinuousClock.now
                 let transcript = try await agent(server, root: root, runner: runner, configuration: configuration(wallTime: .seconds(3)))
                     .run(task: "fix", logger: testLogger())
                 #expect(transcript.stop.reason == .wallTime)
                 #expect(transcript.stop.detail.contains("run_command"))
                 #expect(transcript.toolCalls.first?.isError == true)
-                #expect(ContinuousClock.now - started < .seconds(10))
             }
         }
     }

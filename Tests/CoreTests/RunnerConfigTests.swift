@@ -173,3 +173,32 @@ struct RunnerConfigTests {
         #expect(ListenAddress(text) == nil)
     }
 }
+
+@Suite("RunnerConfig autofix keys")
+struct RunnerConfigAutofixTests {
+    @Test("base_url, command, wall_time and prices parse; defaults stay")
+    func autofixKeys() throws {
+        let config = try RunnerConfig.parse("""
+            autofix:
+              backend: command
+              command: ./fix.sh
+              base_url: http://127.0.0.1:9/
+              wall_time: 90s
+              prices: {claude-test: {input: 1.5, output: 7}}
+            """, file: "pushbox.yml")
+        #expect(config.autofix.backend == "command")
+        #expect(config.autofix.command == "./fix.sh")
+        #expect(config.autofix.baseURL == "http://127.0.0.1:9")
+        #expect(config.autofix.wallTimePerAttempt == .seconds(90))
+        #expect(config.autofix.prices["claude-test"] == RunnerConfig.ModelRate(input: 1.5, output: 7))
+        #expect(RunnerConfig().autofix.wallTimePerAttempt == .seconds(600))
+        #expect(RunnerConfig().autofix.baseURL == nil)
+    }
+
+    @Test("the command backend needs a command; a price needs input and output")
+    func refusals() {
+        #expect(throws: SpecError.self) { try RunnerConfig.parse("autofix: {backend: command}", file: "pushbox.yml") }
+        #expect(throws: SpecError.self) { try RunnerConfig.parse("autofix: {prices: {m: {input: 1}}}", file: "pushbox.yml") }
+        #expect(throws: SpecError.self) { try RunnerConfig.parse("autofix: {prices: {m: {input: 1, output: 2, x: 3}}}", file: "pushbox.yml") }
+    }
+}

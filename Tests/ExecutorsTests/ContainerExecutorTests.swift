@@ -167,7 +167,7 @@ struct RealEngineTests {
             let result = await task.result
             let elapsed = clock.now - start
             #expect(throws: CancellationError.self) { try result.get() }
-            #expect(elapsed < .seconds(5), "cancel took \(elapsed)")
+            #expect(elapsed < .seconds(30), "cancel took \(elapsed): it must not wait for the 60 s sleep")
             let state = try await fixture.client.containerStatus(sandbox.id)
             #expect(state != "running", "the container still runs after cancel: \(state ?? "gone")")
             await sandbox.destroy()
@@ -267,7 +267,7 @@ struct RealEngineTests {
             perStep.sort()
             print("timings: create+start \(created - start), create to first output \(firstOutput - start), "
                 + "exec of `true` median \(perStep[perStep.count / 2]) (min \(perStep[0]), max \(perStep[perStep.count - 1])), destroy \(destroyed)")
-            #expect(firstOutput - start < .seconds(10))
+            #expect(firstOutput - start < .seconds(60))  // a guard against a hang; the figures are printed, not asserted
         }
     }
 }

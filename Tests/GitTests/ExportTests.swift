@@ -241,7 +241,7 @@ import TestSupport
             let report = try Repository.open(at: fixture.clone).export(sha, to: out)
             let elapsed = clock.now - start
             #expect(report.files == 3000)
-            #expect(elapsed < .seconds(10))
+            #expect(elapsed < .seconds(60))  // a guard against a hang, not a speed target
             #expect(try contents(out.appendingPathComponent("d49/f59.txt")) == "49/59\n")
             #expect(fileKind(out.appendingPathComponent("d7/f0.txt")) == .file(mode: 0o755))
         }

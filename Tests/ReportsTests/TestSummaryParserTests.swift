@@ -259,7 +259,7 @@ private func check(_ testCase: LogCase) {
         var counts: TestCounts?
         let elapsed = clock.measure { counts = TestSummaryParser.parse(log) }
         #expect(counts == TestCounts(passed: 3))
-        #expect(elapsed < .seconds(10))
+        #expect(elapsed < .seconds(60))  // a guard against quadratic scanning, not a speed target
     }
 
     @Test func pathologicalLinesFinish() {

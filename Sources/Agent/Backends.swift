@@ -1,0 +1,144 @@
+import Core
+import Foundation
+import Logging
+
+/// The `anthropic` backend: `FixAgent`'s tool loop over the Messages API, with the standard tools confined
+/// to the attempt workspace and `run_command` in a sandbox of the run's image on that workspace (made by
+/// `executor` from the run's `RunSpec`).
+package struct AnthropicBackend: AttemptBackend {
+    package let client: any ModelClient
+    package let executor: any JobExecutor
+    package let model: String
+    package let prices: PriceTable
+    package var name: String { "anthropic" }
+
+    package init(client: any ModelClient, executor: any JobExecutor, model: String, prices: PriceTable) {
+        self.client = client
+        self.executor = executor
+        self.model = model
+        self.prices = prices
+    }
+
+    package func work(task: String, workspace: URL, runSpec: RunSpec, request: FixRequest, costBudgetUSD: Double,
+                      masker: SecretMasker, attemptDirectory: URL, logger: Logger) async -> AttemptWork {
+        let sandbox: any Sandbox
+        do {
+            sandbox = try await executor.makeSandbox(for: runSpec, logger: logger)
+        } catch {
+            return AttemptWork(explanation: "", costUSD: 0, stop: "sandbox", failure: "cannot start the attempt's container: \(masker.mask("\(error)"))")
+        }
+        let transcript: AttemptTranscript
+        do {
+            let tools = AgentTools.standard(workspace: try Workspace(root: workspace, protectedPaths: request.protectedPaths),
+                                            runner: SandboxCommandRunner(sandbox: sandbox))
+            let configuration = FixAgentConfiguration(model: model, maxTurns: request.budgets.maxTurns,
+                                                      wallTime: request.budgets.wallTimePerAttempt, maxCostUSD: costBudgetUSD,
+                                                      prices: prices)
+            transcript = await FixAgent(client: client, tools: tools, masker: masker, configuration: configuration)
+                .run(task: task, logger: logger)
+        } catch {
+            await sandbox.destroy()
+            return AttemptWork(explanation: "", costUSD: 0, stop: "workspace", failure: "\(error)")
+        }
+        await sandbox.destroy()
+        let stop = "\(transcript.stop.reason.rawValue): \(transcript.stop.detail)"
+        let failure: String? = switch transcript.stop.reason {
+        case .apiError, .configuration, .refusal, .contextWindowExceeded: "\(transcript.stop.reason.rawValue): \(transcript.stop.detail)"
+        default: nil
+        }
+        return AttemptWork(explanation: transcript.explanation, costUSD: transcript.costUSD, stop: stop, failure: failure,
+                           transcript: transcript, costBudgetReached: transcript.stop.reason == .costBudget)
+    }
+}
+
+/// The `command` backend: runs `command` (any executable, a shell command line) inside a container of the
+/// run's image with the attempt workspace at `/workspace`. The prompt is on its stdin; its environment has
+/// `PUSHBOX_WORKSPACE` (`/workspace`), `PUSHBOX_FAILED_STEP` (the step's name) and `PUSHBOX_LOG` (the
+/// masked tail of the failing step's log, as text). Its output (masked) is kept in
+/// `attempts/<n>/command.log`; what it prints last is the explanation. Costs are not known: 0.
+package struct CommandBackend: AttemptBackend {
+    package let command: String
+    package let executor: any JobExecutor
+    package var name: String { "command" }
+    package var model: String { "command: \(command)" }
+
+    package init(command: String, executor: any JobExecutor) {
+        self.command = command
+        self.executor = executor
+    }
+
+    package func work(task: String, workspace: URL, runSpec: RunSpec, request: FixRequest, costBudgetUSD: Double,
+                      masker: SecretMasker, attemptDirectory: URL, logger: Logger) async -> AttemptWork {
+        var runSpec = runSpec
+        runSpec.environment["PUSHBOX_WORKSPACE"] = "/workspace"
+        runSpec.environment["PUSHBOX_FAILED_STEP"] = request.failingStep.name
+        runSpec.environment["PUSHBOX_LOG"] = String(request.logTail.suffix(AutofixPrompt.maxLogCharacters))
+        runSpec.environment["PUSHBOX_PROMPT"] = task
+        let sandbox: any Sandbox
+        do {
+            sandbox = try await executor.makeSandbox(for: runSpec, logger: logger)
+        } catch {
+            return AttemptWork(explanation: "", costUSD: 0, stop: "sandbox", failure: "cannot start the attempt's container: \(masker.mask("\(error)"))")
+        }
+        let line = "printf '%s\\n' \"$PUSHBOX_PROMPT\" | { unset PUSHBOX_PROMPT; \(command); }"
+        let result: CommandResult
+        do {
+            result = try await SandboxCommandRunner(sandbox: sandbox, stepName: "autofix-command")
+                .run(command: line, timeout: request.budgets.wallTimePerAttempt, outputLimit: 64 << 10, logger: logger)
+        } catch {
+            await sandbox.destroy()
+            return AttemptWork(explanation: "", costUSD: 0, stop: "error", failure: "the autofix command could not run: \(masker.mask("\(error)"))")
+        }
+        await sandbox.destroy()
+        let output = masker.mask(String(decoding: result.output, as: UTF8.self))
+        try? Data(output.utf8).write(to: attemptDirectory.appendingPathComponent("command.log"))
+        let explanation = String(output.suffix(2000)).trimmingCharacters(in: .whitespacesAndNewlines)
+        if result.timedOut {
+            return AttemptWork(explanation: explanation, costUSD: 0, stop: "wall_time", failure: "the autofix command timed out")
+        }
+        guard result.exitCode == 0 else {
+            return AttemptWork(explanation: explanation, costUSD: 0, stop: "exit \(result.exitCode)",
+                               failure: "the autofix command exited \(result.exitCode)")
+        }
+        return AttemptWork(explanation: explanation, costUSD: 0, stop: "completed")
+    }
+}
+
+/// The `command` backend as a `RunFixer`: the shared attempt loop around `CommandBackend`.
+package struct CommandFixer: RunFixer {
+    let loop: AutofixLoop
+    package var backend: String { "command" }
+
+    package init(command: String, executor: any JobExecutor) {
+        loop = AutofixLoop(backend: CommandBackend(command: command, executor: executor))
+    }
+
+    package func fix(_ request: FixRequest, verify: @escaping @Sendable (URL) async throws -> Verification, logger: Logger) async -> FixResult {
+        await loop.fix(request, verify: verify, logger: logger)
+    }
+}
+
+/// A fixer that cannot run (e.g. the API key variable is not set): every failed run's note says why.
+package struct UnavailableFixer: RunFixer {
+    package let backend: String
+    package let reason: String
+
+    package init(backend: String, reason: String) {
+        self.backend = backend
+        self.reason = reason
+    }
+
+    package func fix(_ request: FixRequest, verify: @escaping @Sendable (URL) async throws -> Verification, logger: Logger) async -> FixResult {
+        FixResult(outcome: .gaveUp(reason: reason), attempts: 0, costUSD: 0)
+    }
+}
+
+extension PriceTable {
+    /// Built-in prices in US dollars per million tokens (runner config `autofix.prices` adds or overrides).
+    package static let builtIn = PriceTable(models: [
+        "claude-sonnet-5-5": ModelPrice(input: 3, output: 15),
+        "claude-sonnet-4-5": ModelPrice(input: 3, output: 15),
+        "claude-opus-4-1": ModelPrice(input: 15, output: 75),
+        "claude-haiku-4-5": ModelPrice(input: 1, output: 5),
+    ])
+}

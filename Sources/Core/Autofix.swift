@@ -1,0 +1,159 @@
+import Foundation
+import Logging
+
+/// Budgets of one run's autofix: whichever ends first stops the loop with a recorded reason.
+package struct FixBudgets: Sendable, Equatable {
+    package var maxAttempts: Int
+    /// Model requests per attempt (anthropic backend).
+    package var maxTurns: Int
+    /// For the whole run, over all attempts.
+    package var maxCostUSD: Double
+    /// Per attempt: the agent's work (the verification run has the pipeline's own timeout).
+    package var wallTimePerAttempt: Duration
+
+    package init(maxAttempts: Int = 3, maxTurns: Int = 30, maxCostUSD: Double = 2.0, wallTimePerAttempt: Duration = .seconds(600)) {
+        self.maxAttempts = maxAttempts
+        self.maxTurns = maxTurns
+        self.maxCostUSD = maxCostUSD
+        self.wallTimePerAttempt = wallTimePerAttempt
+    }
+}
+
+/// Everything a fixer gets about one failed run. Built by the Pipeline (libgit2 diff, masked log tail).
+package struct FixRequest: Sendable {
+    package var runID: Int64
+    package var repoName: String
+    /// Full ref (`refs/heads/main`) and its branch name (`main`).
+    package var ref: String
+    package var branch: String
+    package var sha: String
+    /// The step that failed and the tail of its log (already masked).
+    package var failingStep: Step
+    package var logTail: String
+    package var pipeline: PipelineSpec
+    /// The environment the run's steps had (image, env with secrets, limits); the fixer's own sandboxes use
+    /// it with their attempt workspace in place of `workspace`.
+    package var runSpec: RunSpec
+    /// The failed run's workspace (left as the failing steps left it).
+    package var failedWorkspace: URL
+    /// A pristine export of the pushed tree: the reference for the anti-cheat checks and for telling
+    /// source files from build artifacts. Read only.
+    package var originalTree: URL
+    /// `runs/<id>/attempts/`: attempt `n` works in `attempts/<n>/workspace`.
+    package var attemptsDirectory: URL
+    /// `runs/<id>/fix_attempts.json`, written by the fixer after every attempt.
+    package var attemptsFile: URL
+    /// `git diff old..new` of the push (first push of a branch: the commit's own diff), bounded.
+    package var pushDiff: String
+    /// Paths of the pushed tree.
+    package var files: [String]
+    /// Test counts of the failing run, when it reached its tests.
+    package var failingTests: TestCounts?
+    /// Secret values, for masking only: never sent anywhere.
+    package var secrets: [String]
+    /// Globs (relative to the workspace root) the fix must not touch.
+    package var protectedPaths: [String]
+    package var budgets: FixBudgets
+
+    package init(runID: Int64, repoName: String, ref: String, branch: String, sha: String, failingStep: Step, logTail: String,
+                 pipeline: PipelineSpec, runSpec: RunSpec, failedWorkspace: URL, originalTree: URL, attemptsDirectory: URL,
+                 attemptsFile: URL, pushDiff: String, files: [String], failingTests: TestCounts?, secrets: [String],
+                 protectedPaths: [String], budgets: FixBudgets) {
+        self.runID = runID
+        self.repoName = repoName
+        self.ref = ref
+        self.branch = branch
+        self.sha = sha
+        self.failingStep = failingStep
+        self.logTail = logTail
+        self.pipeline = pipeline
+        self.runSpec = runSpec
+        self.failedWorkspace = failedWorkspace
+        self.originalTree = originalTree
+        self.attemptsDirectory = attemptsDirectory
+        self.attemptsFile = attemptsFile
+        self.pushDiff = pushDiff
+        self.files = files
+        self.failingTests = failingTests
+        self.secrets = secrets
+        self.protectedPaths = protectedPaths
+        self.budgets = budgets
+    }
+
+    /// `autofix.protect` defaults (issue 3): the pipeline file, `.git/`, and the files that hold tests.
+    package static let defaultProtectedPaths = [
+        ".pushbox.yml", ".git/", "test/**", "tests/**", "Tests/**", "**/*_test.*", "**/test_*.py", "**/*.test.*", "**/*Tests.swift",
+    ]
+}
+
+/// The outcome of re-running the whole pipeline on an attempt's workspace in a fresh sandbox.
+package struct Verification: Sendable, Equatable, Codable {
+    package var passed: Bool
+    /// The step that failed (nil when passed).
+    package var failedStep: String?
+    /// One line: "passed" or "step test failed (exit 2)".
+    package var summary: String
+    /// The masked tail of the failing step's log (empty when passed).
+    package var logTail: String
+    /// Test counts over all steps that reported some.
+    package var tests: TestCounts?
+
+    package init(passed: Bool, failedStep: String? = nil, summary: String, logTail: String = "", tests: TestCounts? = nil) {
+        self.passed = passed
+        self.failedStep = failedStep
+        self.summary = summary
+        self.logTail = logTail
+        self.tests = tests
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case passed, summary, tests
+        case failedStep = "failed_step"
+        case logTail = "log_tail"
+    }
+}
+
+/// One file of a fix, relative to the workspace root.
+package struct FileChange: Sendable, Equatable, Codable {
+    package enum Kind: String, Sendable, Codable { case added, modified, deleted }
+    package var path: String
+    package var kind: Kind
+    package init(path: String, kind: Kind) {
+        self.path = path
+        self.kind = kind
+    }
+}
+
+/// What a fixer ends with.
+package struct FixResult: Sendable {
+    package enum Outcome: Sendable {
+        /// `workspace` is the passing attempt's; `changes` the files to apply to the pushed tree.
+        case fixed(workspace: URL, changes: [FileChange], explanation: String, model: String)
+        /// `reason` is one line.
+        case gaveUp(reason: String)
+    }
+    package var outcome: Outcome
+    package var attempts: Int
+    package var costUSD: Double
+
+    package init(outcome: Outcome, attempts: Int, costUSD: Double) {
+        self.outcome = outcome
+        self.attempts = attempts
+        self.costUSD = costUSD
+    }
+}
+
+/// Tries to fix a failed run (an autofix backend: `anthropic`, `command`).
+///
+/// Contract: works only on copies (`attemptsDirectory/<n>/workspace`), never on `failedWorkspace` or
+/// `originalTree`; calls `verify` with an attempt workspace to re-run the whole pipeline on it (the
+/// Pipeline does that in a fresh sandbox, logs under `attempts/<n>/logs/`); stops at the first attempt that
+/// passes verification and its anti-cheat checks, or when a budget of `request.budgets` ends. Writes every
+/// attempt to `request.attemptsFile`. Never throws: every ending, cancellation included, is a `FixResult`
+/// (a cancelled fix is `gaveUp("canceled")`). Secrets (`request.secrets`) never leave the process unmasked:
+/// not in model requests, tool outputs, logs or the attempts file.
+package protocol RunFixer: Sendable {
+    /// Backend name for records: `anthropic`, `command`.
+    var backend: String { get }
+    func fix(_ request: FixRequest, verify: @escaping @Sendable (URL) async throws -> Verification, logger: Logger) async -> FixResult
+}
