@@ -5,6 +5,7 @@ import Darwin
 #endif
 import CLibGit2
 import Foundation
+import Synchronization
 
 /// A git repository opened with libgit2 (bare or with a working tree).
 ///
@@ -222,6 +223,14 @@ package final class Repository {
     package func writeNote(
         _ text: String, on commit: ObjectID, notesRef: String = "refs/notes/pushbox", author: Signature
     ) throws {
+        // Writers in this process take turns (libgit2 was seen to lose a note when 12 threads raced on the
+        // notes ref); other processes are kept apart by the compare-and-swap below.
+        try Self.noteWriters.withLock { _ in try writeNoteUnlocked(text, on: commit, notesRef: notesRef, author: author) }
+    }
+
+    private static let noteWriters = Mutex(())
+
+    private func writeNoteUnlocked(_ text: String, on commit: ObjectID, notesRef: String, author: Signature) throws {
         let signature = try makeSignature(author)
         var target = commit.oid
         let body = text.hasSuffix("\n") ? text : text + "\n"
