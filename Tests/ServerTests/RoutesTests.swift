@@ -96,6 +96,10 @@ struct RoutesTests {
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body).contains("\"status\":\"queued\""))
             }
+            // Let the run finish before the test's directory goes away.
+            try await client.execute(uri: "/api/v1/runs/1/log?follow=1", method: .get) { response in
+                #expect(String(buffer: response.body).contains("==> run 1: passed"))
+            }
         }
         #expect(try world.context.store.runs().count == 1)
     }
@@ -143,8 +147,13 @@ struct RoutesTests {
                 #expect(response.status == .ok)
                 #expect(String(buffer: response.body).contains("\"new_run_id\":2"))
             }
+            // Let the retried run finish before the test's directory goes away.
+            try await client.execute(uri: "/api/v1/runs/2/log?follow=1", method: .get) { response in
+                #expect(String(buffer: response.body).contains("==> run 2: failed"))
+            }
         }
         #expect(world.executor.violations.isEmpty)
+        #expect(world.executor.undestroyed == 0)
     }
 
     @Test func badInputGetsClearErrors() async throws {
