@@ -92,7 +92,7 @@ struct Logs: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let home = options.runnerHome
-            if let step, !PipelineNames.isStep(step) { throw UserError("\"\(step)\" is not a step name") }
+            if let step, !PipelineParser.isStepName(step) { throw UserError("\"\(step)\" is not a step name") }
             let path = step.map { "/api/v1/runs/\(runID)/logs/\($0)" } ?? "/api/v1/runs/\(runID)/log"
             do {
                 try await DaemonClient(home: home).stream(path + (follow ? "?follow=1" : "")) { chunk in
@@ -117,10 +117,6 @@ struct Logs: AsyncParsableCommand {
         }
         if step == nil, let message = run.message { printOut("==> run \(run.id): \(run.state.rawValue): \(message)") }
     }
-}
-
-enum PipelineNames {
-    static func isStep(_ name: String) -> Bool { PipelineParser.isStepName(name) }
 }
 
 struct Cancel: AsyncParsableCommand {

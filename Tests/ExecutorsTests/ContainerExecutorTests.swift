@@ -7,7 +7,7 @@ import Testing
 
 /// Tests that need a real engine: one private Podman service for all of them (see `EngineFixture`).
 /// Serialized so that the timing assertions do not compete with each other on two cores.
-@Suite("Against a real Podman engine", .podmanEngine, .serialized, .enabled(if: EngineFixture.podmanAvailable))
+@Suite("Against a real Podman engine", .podmanEngine, .serialized)
 struct RealEngineTests {
     @Suite("ContainerExecutor behaviour")
     struct ContainerExecutorBehaviour {

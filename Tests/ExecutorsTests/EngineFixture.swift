@@ -29,13 +29,6 @@ struct EngineFixture: Sendable {
         try #require(current, "the suite needs the .podmanEngine trait")
     }
 
-    static var podmanAvailable: Bool {
-        FileManager.default.isExecutableFile(atPath: "/usr/bin/podman")
-            || ProcessInfo.processInfo.environment["PATH"]?.split(separator: ":").contains {
-                FileManager.default.isExecutableFile(atPath: "\($0)/podman")
-            } == true
-    }
-
     func executor() -> ContainerExecutor {
         ContainerExecutor(engine: client, flavor: .podman, labels: testLabel)
     }

@@ -5,7 +5,7 @@ import HTTP
 import Logging
 import Testing
 
-@Suite("PrivatePodmanService and discovery", .serialized, .enabled(if: EngineFixture.podmanAvailable))
+@Suite("PrivatePodmanService and discovery", .serialized)
 struct EngineServiceTests {
     let logger = EngineFixture.logger
 
