@@ -41,6 +41,10 @@ enum Output {
             if step.truncated { line += " [log truncated]" }
             lines.append(line)
         }
+        for vm in run.vms {
+            lines.append("  \(vm.noteLine)\(vm.accel.map { " [accel \($0.split(separator: " ").first ?? "")]" } ?? "")")
+        }
+        if let autofix = run.autofix { lines.append("autofix: \(autofix)") }
         if let message = run.message { lines.append("message: \(message)") }
         return lines.joined(separator: "\n")
     }

@@ -17,7 +17,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "Bare repository (default: the current directory).") var repo = "."
     @Option(help: "Branch, tag or commit (default: HEAD).") var rev = "HEAD"
     @Flag(help: "Do not try to fix a failure.") var noAutofix = false
-    @Flag(help: "Skip VM validation (not part of this version yet).") var noVms = false
+    @Flag(help: "Skip the VM validation of `vms:` (the entries are recorded as skipped).") var noVms = false
     @Flag(help: "Print only the summary, not the step output.") var quiet = false
 
     func run() async throws {
@@ -43,6 +43,7 @@ struct RunCommand: AsyncParsableCommand {
             }
             var environment = runtime.environment
             if noAutofix { environment.fixer = nil }
+            if noVms { environment.vms = nil }
             let driver = RunDriver(environment: environment)
             let finished = await withTaskCancellationHandler {
                 await driver.execute(run, logger: logger)

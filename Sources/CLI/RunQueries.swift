@@ -109,8 +109,8 @@ struct Logs: AsyncParsableCommand {
 
     private func printFromDisk(_ home: RunnerHome) throws {
         guard let run = try Runtime.openStore(home).run(id: runID) else { throw UserError("no run \(runID)") }
-        for entry in run.steps where step == nil || entry.name == step {
-            if step == nil { printOut("==> step \(entry.name): \(entry.command) (\(entry.state.rawValue))") }
+        for entry in run.logSections where step == nil || entry.name == step {
+            if step == nil { printOut("==> \(entry.title): \(entry.command) (\(entry.state.rawValue))") }
             if let data = FileManager.default.contents(atPath: home.run(runID).log(step: entry.name).path) {
                 FileHandle.standardOutput.write(data)
             }

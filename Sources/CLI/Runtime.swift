@@ -13,6 +13,7 @@ struct Runtime {
     let environment: RunEnvironment
     let engine: ResolvedEngine
     let executor: ContainerExecutor
+    let vms: VMCatalog
 
     static func openStore(_ home: RunnerHome) throws -> RunStore {
         try FileManager.default.createDirectory(at: home.root, withIntermediateDirectories: true)
@@ -40,12 +41,22 @@ struct Runtime {
             throw UserError(error.message)
         }
         let executor = ContainerExecutor(engine: engine.client, flavor: engine.flavor, labels: ["pushbox.home": home.root.path])
+        let vms = try vmCatalog(home: home, config: config)
         let environment = RunEnvironment(
             home: home, config: config, store: try openStore(home), executor: executor,
             reporters: [GitNoteReporter(baseURL: config.url, logger: logger)], testReader: TestCountReader(),
             hub: LogHub(), processEnvironment: ProcessInfo.processInfo.environment,
-            fixer: makeFixer(config: config.autofix, executor: executor, environment: ProcessInfo.processInfo.environment, logger: logger))
-        return Runtime(environment: environment, engine: engine, executor: executor)
+            fixer: makeFixer(config: config.autofix, executor: executor, environment: ProcessInfo.processInfo.environment, logger: logger),
+            vms: vms)
+        return Runtime(environment: environment, engine: engine, executor: executor, vms: vms)
+    }
+
+    /// VM profiles from runner config `vm.profiles` (default `<install dir>/vm-profiles`), images in
+    /// `vm.images` (default `$PUSHBOX_HOME/vm-images`); guests named after the home (orphans of this home only).
+    static func vmCatalog(home: RunnerHome, config: RunnerConfig) throws -> VMCatalog {
+        let profiles = try config.vm.profiles.map { URL(fileURLWithPath: $0) } ?? Install.directory().appendingPathComponent("vm-profiles")
+        let images = config.vm.images.map { URL(fileURLWithPath: $0) } ?? home.root.appendingPathComponent("vm-images")
+        return VMCatalog(profilesDirectory: profiles, imagesDirectory: images, nameTag: VMCatalog.tag(forHome: home.root))
     }
 
     /// The autofix backend of runner config `autofix.backend`: anthropic → `AutofixLoop` over

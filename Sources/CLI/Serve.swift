@@ -41,6 +41,11 @@ struct Serve: AsyncParsableCommand {
             } catch {
                 logger.warning("cannot list leftover containers: \(error)")
             }
+            if let tag = runtime.vms.nameTag {
+                let killed = await QEMUExecutor.removeOrphans(tag: tag, logger: logger)
+                if !killed.isEmpty { logger.notice("stopped \(killed.count) VM guests left by an earlier daemon") }
+            }
+            VMScratch.removeLeftovers(runs: home.runs, store: runtime.environment.store, logger: logger)
             let scheduler = Scheduler(environment: runtime.environment, logger: logger)
             let token = (try? String(contentsOf: home.token, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             let context = ServerContext(home: home, config: config, store: runtime.environment.store, scheduler: scheduler,

@@ -130,18 +130,28 @@ package enum PipelineParser {
     }
 
     private static func vms(_ reader: YAMLReader, _ node: Node) throws -> [VMEntry] {
-        try reader.sequence(node, "vms", max: 32).enumerated().map { index, item in
-            if case .scalar = item { return VMEntry(profile: try reader.nonEmptyString(item, "vms entry \(index + 1)")) }
+        var profiles = Set<String>()
+        return try reader.sequence(node, "vms", max: 32).enumerated().map { index, item in
             var entry = VMEntry(profile: "")
-            for (key, value, _) in try reader.mapping(item, "vms entry \(index + 1)", allowed: ["profile", "run", "timeout"]) {
-                switch key {
-                case "profile": entry.profile = try reader.nonEmptyString(value, "vms entry \(index + 1) profile")
-                case "run": entry.run = try reader.nonEmptyString(value, "vms entry \(index + 1) run")
-                case "timeout": entry.timeout = try reader.duration(value, "vms entry \(index + 1) timeout")
-                default: fatalError("unhandled vms key \(key)")
+            if case .scalar = item {
+                entry.profile = try reader.nonEmptyString(item, "vms entry \(index + 1)")
+            } else {
+                for (key, value, _) in try reader.mapping(item, "vms entry \(index + 1)", allowed: ["profile", "run", "timeout"]) {
+                    switch key {
+                    case "profile": entry.profile = try reader.nonEmptyString(value, "vms entry \(index + 1) profile")
+                    case "run": entry.run = try reader.nonEmptyString(value, "vms entry \(index + 1) run")
+                    case "timeout": entry.timeout = try reader.duration(value, "vms entry \(index + 1) timeout")
+                    default: fatalError("unhandled vms key \(key)")
+                    }
                 }
             }
             guard !entry.profile.isEmpty else { throw reader.fail(item, "vms entry \(index + 1) needs `profile:`") }
+            guard isStepName(entry.profile) else {
+                throw reader.fail(item, "vms entry \(index + 1): \"\(entry.profile)\" is not a profile name (a file name of vm-profiles/ without .yml: letters, digits, '-', '_' and '.')")
+            }
+            guard profiles.insert(entry.profile).inserted else {
+                throw reader.fail(item, "two vms entries use profile \(entry.profile); give each profile one entry")
+            }
             return entry
         }
     }

@@ -128,6 +128,7 @@ package struct Run: Codable, Sendable, Equatable {
         case finishedAt = "finished_at"
         case steps
         case autofix
+        case vms
     }
 
     package var id: Int64
@@ -157,12 +158,14 @@ package struct Run: Codable, Sendable, Equatable {
     /// The autofix outcome after a failure, as the note's `autofix:` line shows it (without the prefix):
     /// `passed autofix/main/1a2b3c4d (2 attempts, $0.07)`, `gave up after 3 attempts: …`, `skipped: …`.
     package var autofix: String?
+    /// The `vms:` entries, in order (pushed tree first, then the autofix tree's).
+    package var vms: [VMResult]
 
     package init(id: Int64, repoID: Int64, repoName: String, ref: String, sha: String, oldSHA: String? = nil,
                  state: RunState = .queued, message: String? = nil, detected: String? = nil, image: String? = nil,
                  sandboxID: String? = nil, supersededBy: Int64? = nil, requeues: Int = 0, retryOf: Int64? = nil,
                  source: String = "hook", createdAt: Date = Date(), startedAt: Date? = nil, finishedAt: Date? = nil,
-                 steps: [StepResult] = [], autofix: String? = nil) {
+                 steps: [StepResult] = [], autofix: String? = nil, vms: [VMResult] = []) {
         self.id = id
         self.repoID = repoID
         self.repoName = repoName
@@ -183,6 +186,7 @@ package struct Run: Codable, Sendable, Equatable {
         self.finishedAt = finishedAt
         self.steps = steps
         self.autofix = autofix
+        self.vms = vms
     }
 
     package var shortRef: String { RefUpdate(oldSHA: "", newSHA: sha, ref: ref).shortName }

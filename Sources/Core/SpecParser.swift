@@ -320,6 +320,16 @@ package enum Units {
         return String(format: "%dh%02dm", whole / 3600, (whole % 3600) / 60)
     }
 
+    /// The duration in seconds, as a `Double` (for JSON and computations).
+    package static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// "6.3s" (one decimal), for timings in messages.
+    package static func formatSeconds(_ duration: Duration) -> String {
+        String(format: "%.1fs", seconds(duration))
+    }
+
     package static func formatBytes(_ bytes: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var value = Double(bytes)

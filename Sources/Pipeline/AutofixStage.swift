@@ -93,9 +93,21 @@ extension RunDriver {
             try repo.setReference(refName, to: commit, force: true, logMessage: "pushbox autofix of run \(run.id)")
             var noteAuthor = GitNoteAuthor.signature
             noteAuthor.date = Date()
-            let note = "pushbox: passed\nrun: \(run.id) \(environment.config.url)/runs/\(run.id)\nref: \(refName)\nfixes: \(run.sha)\n"
-            try repo.writeNote(note, on: commit, notesRef: "refs/notes/pushbox", author: noteAuthor)
-            return "passed \(name) (\(attemptsText), \(cost))"
+            let note = "run: \(run.id) \(environment.config.url)/runs/\(run.id)\nref: \(refName)\nfixes: \(run.sha)\n"
+            try repo.writeNote("pushbox: passed\n" + note, on: commit, notesRef: "refs/notes/pushbox", author: noteAuthor)
+            let line = "passed \(name) (\(attemptsText), \(cost))"
+            guard !spec.vms.isEmpty else { return line }
+            // The fix passed the container steps; the VMs validate its tree too, and its note says how.
+            let first = spec.vms.count
+            try environment.store.setVMs(runID: run.id, tree: .autofix, Self.plannedVMs(spec, tree: .autofix, first: first))
+            let vms = try await validateInVMs(run, repo: repo, commit: commit, spec: spec, setup: setup, tree: .autofix,
+                                              first: first, files: files, logger: logger)
+            let vmLines = ((try? environment.store.run(id: run.id))?.vms ?? []).filter { $0.tree == .autofix }
+                .map { $0.noteLine.replacingOccurrences(of: " (autofix):", with: ":") + "\n" }.joined()
+            noteAuthor.date = Date()
+            try repo.writeNote("pushbox: \(vms.state.rawValue)\n" + note + vmLines, on: commit, notesRef: "refs/notes/pushbox",
+                               author: noteAuthor)
+            return vms.state == .passed ? line : "\(line); \(vms.message ?? "VM validation \(vms.state.rawValue)")"
         }
     }
 

@@ -19,10 +19,14 @@ package struct RunEnvironment: Sendable {
     package var sandboxLabels: [String: String]
     /// The autofix backend (nil: autofix off). Called after a `failed` run.
     package var fixer: (any RunFixer)?
+    /// Guests for `.pushbox.yml` `vms:` (nil: VM validation off, e.g. `pushbox run --no-vms`; the
+    /// entries are recorded as skipped).
+    package var vms: (any VMGuests)?
 
     package init(home: RunnerHome, config: RunnerConfig, store: RunStore, executor: any JobExecutor,
                  reporters: [any RunReporter], testReader: any TestResultReader, hub: LogHub,
-                 processEnvironment: [String: String], sandboxLabels: [String: String] = [:], fixer: (any RunFixer)? = nil) {
+                 processEnvironment: [String: String], sandboxLabels: [String: String] = [:], fixer: (any RunFixer)? = nil,
+                 vms: (any VMGuests)? = nil) {
         self.home = home
         self.config = config
         self.store = store
@@ -33,6 +37,7 @@ package struct RunEnvironment: Sendable {
         self.processEnvironment = processEnvironment
         self.sandboxLabels = sandboxLabels
         self.fixer = fixer
+        self.vms = vms
     }
 }
 
@@ -72,10 +77,19 @@ package struct RunDriver: Sendable {
             // 2. pipeline: every step in one fresh sandbox
             let result = try await runSteps(run, spec: pipeline.spec, files: files, times: &times, logger: logger)
             outcome = (result.state, result.message)
-            // 3. autofix: a failed run gets a fix attempt on a copy; the run itself stays failed
+            // 3. autofix: a failed run gets a fix attempt on a copy; the run itself stays failed. A passing
+            //    fix is validated in the VMs too (on its own tree).
             if result.state == .failed, let failed = result.failedIndex {
                 await autofix(run, repo: repo, spec: pipeline.spec, setup: result.setup, results: result.results,
                               failedIndex: failed, files: files, logger: logger)
+            }
+            // 4. vms: the passing tree again in each `vms:` guest
+            if result.state == .passed, !pipeline.spec.vms.isEmpty {
+                times.vmsStartedAt = Date()
+                let vms = try await validateInVMs(run, repo: repo, commit: ObjectID(hex: run.sha)!,  // checked by loadPipeline
+                                                  spec: pipeline.spec,
+                                                  setup: result.setup, tree: .pushed, first: 0, files: files, logger: logger)
+                outcome = (vms.state, vms.message)
             }
         } catch let abort as RunAbort {
             outcome = (abort.state, abort.message)
@@ -90,7 +104,7 @@ package struct RunDriver: Sendable {
             logger.notice("run put back in the queue for the next start")
             return (try? store.run(id: run.id)) ?? run
         }
-        // 4. report: store, metadata.json, note and other reporters
+        // 5. report: store, metadata.json, note and other reporters
         do {
             try store.finish(runID: run.id, state: outcome.state, message: outcome.message)
         } catch {
@@ -231,6 +245,7 @@ package struct RunDriver: Sendable {
                           logger: Logger) async throws -> StepsOutcome {
         let initial = spec.steps.enumerated().map { StepResult(position: $0.offset, name: $0.element.name, command: $0.element.run) }
         try store.setSteps(runID: run.id, initial)
+        try store.setVMs(runID: run.id, tree: .pushed, Self.plannedVMs(spec, tree: .pushed, first: 0))
         let setup = try sandboxSetup(run, spec: spec, workspace: files.workspace)
         times.sandboxRequestedAt = Date()
         var readyAt: Date?
@@ -371,6 +386,7 @@ package struct StageTimes: Codable, Sendable {
     package var checkedOutAt: Date?
     package var sandboxRequestedAt: Date?
     package var sandboxReadyAt: Date?
+    package var vmsStartedAt: Date?
 }
 
 /// `runs/<id>/metadata.json`: the seed's fields, stable names.
@@ -408,6 +424,7 @@ package struct RunMetadata: Codable, Sendable {
     var timings: StageTimes?
     /// The note's `autofix:` line without the prefix, when autofix ran.
     var autofix: String?
+    var vms: [VMResult]
 
     package init(run: Run, url: String) {
         runId = run.id
@@ -425,6 +442,7 @@ package struct RunMetadata: Codable, Sendable {
         durationSeconds = run.duration.map(Self.seconds)
         self.url = url
         autofix = run.autofix
+        vms = run.vms
         steps = run.steps.map { step in
             StepEntry(name: step.name, command: step.command, state: step.state.rawValue, exitCode: step.exitCode,
                       timedOut: step.timedOut, startedAt: step.startedAt, finishedAt: step.finishedAt,

@@ -25,7 +25,7 @@ package struct RunLogReader: Sendable {
         while true {
             // Read the state before the file, so output written just before the step ended is not missed.
             let run = try store.run(id: runID)
-            let stepState = run?.steps.first { $0.name == step }?.state
+            let stepState = run?.logSections.first { $0.name == step }?.state
             let done = !follow || run?.state.isFinished != false || (stepState.map { ![.pending, .running].contains($0) } ?? false)
             offset = try await drain(file, from: offset, emit: emit)
             if done { return }
@@ -36,7 +36,7 @@ package struct RunLogReader: Sendable {
         }
     }
 
-    /// All steps in order, each introduced by a `==> step NAME` header.
+    /// All steps, then the VM entries, in order, each introduced by a `==> step NAME` (`==> vm PROFILE`) header.
     package func streamRun(runID: Int64, follow: Bool, emit: (Data) async throws -> Void) async throws {
         let changes = follow ? await hub.follow(runID: runID) : nil
         var iterator = changes?.makeAsyncIterator()
@@ -46,18 +46,19 @@ package struct RunLogReader: Sendable {
         while true {
             guard let run = try store.run(id: runID) else { return }
             let finished = run.state.isFinished
-            while position < run.steps.count {
-                let step = run.steps[position]
+            let sections = run.logSections
+            while position < sections.count {
+                let step = sections[position]
                 if step.state == .pending && !finished { break }
                 if !headerWritten {
                     let state = step.state == .skipped || step.state == .pending ? " (skipped)" : ""
-                    try await emit(Data("==> step \(step.name): \(step.command)\(state)\n".utf8))
+                    try await emit(Data("==> \(step.title): \(step.command)\(state)\n".utf8))
                     headerWritten = true
                 }
                 offset = try await drain(home.run(runID).log(step: step.name), from: offset, emit: emit)
                 guard step.state != .running || finished else { break }
                 let ended = step.state == .skipped || step.state == .pending ? "" :
-                    "==> step \(step.name): \(step.state.rawValue)\(step.exitCode.map { " (exit \($0))" } ?? "")\n"
+                    "==> \(step.title): \(step.state.rawValue)\(step.exitCode.map { " (exit \($0))" } ?? "")\n"
                 try await emit(Data(ended.utf8))
                 position += 1
                 offset = 0

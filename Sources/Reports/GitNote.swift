@@ -26,6 +26,7 @@ package enum NoteFormatter {
             lines.append(line)
         }
         if let autofix = run.autofix { lines.append("autofix: \(autofix)") }
+        lines += run.vms.map(\.noteLine)
         if let superseded = run.supersededBy {
             lines.append("superseded by run \(superseded)")
         } else if run.state == .error || run.state == .canceled, let message = run.message {

@@ -30,18 +30,32 @@ enum Pages {
         if let message = run.message { body += "<pre class=\"message\">\(escape(message))</pre>" }
         if let autofix = run.autofix { body += "<p class=\"autofix\">autofix: \(escape(autofix))</p>" }
         for step in run.steps {
-            let log = home.run(run.id).log(step: step.name)
-            let text = tail(of: log, bytes: 256 << 10)
             var title = "\(escape(step.name)): \(step.state.rawValue)"
             if let duration = step.duration { title += " in \(Units.format(duration))" }
             if let passed = step.testsPassed { title += " (\(passed) passed, \(step.testsFailed ?? 0) failed)" }
-            body += """
-                <h2 class="\(step.state.rawValue)">\(title)</h2>
-                <p><code>\(escape(step.command))</code> · <a href="/api/v1/runs/\(run.id)/logs/\(step.name)">raw log</a></p>
-                <pre>\(escape(text))</pre>
-                """
+            body += section(run: run, home: home, log: step.name, state: step.state, title: title, command: step.command)
+        }
+        for vm in run.vms {
+            var title = "vm \(escape(vm.profile))\(vm.tree == .autofix ? " (autofix tree)" : ""): \(vm.state.rawValue)"
+            if let duration = vm.duration { title += " in \(Units.format(duration))" }
+            if let boot = vm.bootSeconds { title += String(format: " (boot %.1fs)", boot) }
+            if let tests = vm.tests { title += " (\(tests.summary))" }
+            var detail = vm.accel.map { " · accel \(escape($0))" } ?? ""
+            if let message = vm.message, vm.state == .error || vm.state == .skipped { detail += " · \(escape(message))" }
+            body += section(run: run, home: home, log: vm.logName, state: vm.state, title: title, command: vm.command, detail: detail)
         }
         return page(title: "run #\(run.id)", refresh: !run.state.isFinished, body: body)
+    }
+
+    /// `title` and `detail` are HTML already; `command` is text.
+    private static func section(run: Run, home: RunnerHome, log: String, state: StepState, title: String, command: String,
+                                detail: String = "") -> String {
+        let text = tail(of: home.run(run.id).log(step: log), bytes: 256 << 10)
+        return """
+            <h2 class="\(state.rawValue)">\(title)</h2>
+            <p><code>\(escape(command))</code>\(detail) · <a href="/api/v1/runs/\(run.id)/logs/\(log)">raw log</a></p>
+            <pre>\(escape(text))</pre>
+            """
     }
 
     private static func tail(of url: URL, bytes: Int) -> String {

@@ -97,6 +97,31 @@ package final class RunStore: Sendable {
         migrator.registerMigration("v3: autofix outcome line") { db in
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN autofix TEXT")
         }
+        migrator.registerMigration("v4: VM results") { db in
+            try db.execute(sql: """
+                CREATE TABLE vm_results (
+                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    position INTEGER NOT NULL,
+                    profile TEXT NOT NULL,
+                    tree TEXT NOT NULL,
+                    command TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    message TEXT,
+                    exit_code INTEGER,
+                    timed_out BOOLEAN NOT NULL DEFAULT 0,
+                    accel TEXT,
+                    boot_seconds DOUBLE,
+                    started_at DOUBLE,
+                    finished_at DOUBLE,
+                    tests_passed INTEGER,
+                    tests_failed INTEGER,
+                    tests_skipped INTEGER,
+                    log_bytes INTEGER NOT NULL DEFAULT 0,
+                    truncated BOOLEAN NOT NULL DEFAULT 0,
+                    PRIMARY KEY (run_id, position)
+                )
+                """)
+        }
         return migrator
     }
 
@@ -263,7 +288,7 @@ package final class RunStore: Sendable {
                     guard kill(pid_t(owner), 0) != 0 && errno == ESRCH else { continue }
                     try db.execute(sql: "UPDATE runs SET state = 'error', message = ?, finished_at = ? WHERE id = ?",
                                    arguments: ["the `pushbox run` process (pid \(owner)) ended before the run finished", now, id])
-                    try db.execute(sql: "UPDATE steps SET state = 'error' WHERE run_id = ? AND state IN ('running', 'pending')", arguments: [id])
+                    try Self.markUnfinished(db, runID: id, as: .error)
                     failed.append(id)
                     continue
                 }
@@ -272,12 +297,12 @@ package final class RunStore: Sendable {
                         UPDATE runs SET state = 'queued', requeues = requeues + 1, started_at = NULL, sandbox_id = NULL,
                         message = 'interrupted by a daemon restart; queued again' WHERE id = ?
                         """, arguments: [id])
-                    try db.execute(sql: "DELETE FROM steps WHERE run_id = ?", arguments: [id])
+                    try Self.forgetProgress(db, runID: id)
                     requeued.append(id)
                 } else {
                     try db.execute(sql: "UPDATE runs SET state = 'error', message = ?, finished_at = ? WHERE id = ?",
                                    arguments: ["interrupted twice by daemon restarts; not retried again (use pushbox retry)", now, id])
-                    try db.execute(sql: "UPDATE steps SET state = 'error' WHERE run_id = ? AND state IN ('running', 'pending')", arguments: [id])
+                    try Self.markUnfinished(db, runID: id, as: .error)
                     failed.append(id)
                 }
             }
@@ -292,11 +317,25 @@ package final class RunStore: Sendable {
             try db.execute(sql: """
                 UPDATE runs SET state = 'queued', started_at = NULL, sandbox_id = NULL, message = ? WHERE id = ? AND state = 'running'
                 """, arguments: [message, runID])
-            if db.changesCount == 1 { try db.execute(sql: "DELETE FROM steps WHERE run_id = ?", arguments: [runID]) }
+            if db.changesCount == 1 { try Self.forgetProgress(db, runID: runID) }
         }
     }
 
     // MARK: run progress
+
+    /// Steps and VM entries still pending or running get `state` (the run ended without them).
+    private static func markUnfinished(_ db: Database, runID: Int64, as state: StepState) throws {
+        for table in ["steps", "vm_results"] {
+            try db.execute(sql: "UPDATE \(table) SET state = ? WHERE run_id = ? AND state IN ('pending', 'running')",
+                           arguments: [state.rawValue, runID])
+        }
+    }
+
+    /// A run that goes back to the queue starts over: its steps and VM entries are forgotten.
+    private static func forgetProgress(_ db: Database, runID: Int64) throws {
+        try db.execute(sql: "DELETE FROM steps WHERE run_id = ?", arguments: [runID])
+        try db.execute(sql: "DELETE FROM vm_results WHERE run_id = ?", arguments: [runID])
+    }
 
     package func update(runID: Int64, detected: String? = nil, image: String? = nil, sandboxID: String? = nil) throws {
         try pool.write { db in
@@ -338,6 +377,33 @@ package final class RunStore: Sendable {
                              step.testsPassed, step.testsFailed, step.testsSkipped, step.logBytes, step.truncated])
     }
 
+    /// Replaces the VM results of one tree of a run (`position`s must be unique across trees).
+    package func setVMs(runID: Int64, tree: VMResult.Tree, _ vms: [VMResult]) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM vm_results WHERE run_id = ? AND tree = ?", arguments: [runID, tree.rawValue])
+            for vm in vms { try Self.insert(db, runID: runID, vm) }
+        }
+    }
+
+    package func updateVM(runID: Int64, _ vm: VMResult) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM vm_results WHERE run_id = ? AND position = ?", arguments: [runID, vm.position])
+            try Self.insert(db, runID: runID, vm)
+        }
+    }
+
+    private static func insert(_ db: Database, runID: Int64, _ vm: VMResult) throws {
+        try db.execute(sql: """
+            INSERT INTO vm_results (run_id, position, profile, tree, command, state, message, exit_code, timed_out, accel,
+                                    boot_seconds, started_at, finished_at, tests_passed, tests_failed, tests_skipped,
+                                    log_bytes, truncated)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """, arguments: [runID, vm.position, vm.profile, vm.tree.rawValue, vm.command, vm.state.rawValue, vm.message,
+                             vm.exitCode.map { code in Int64(code) }, vm.timedOut, vm.accel, vm.bootSeconds,
+                             vm.startedAt?.timeIntervalSince1970, vm.finishedAt?.timeIntervalSince1970,
+                             vm.testsPassed, vm.testsFailed, vm.testsSkipped, vm.logBytes, vm.truncated])
+    }
+
     /// Ends a run. A run already finished keeps its first outcome (returns false).
     @discardableResult
     package func finish(runID: Int64, state: RunState, message: String?) throws -> Bool {
@@ -349,9 +415,7 @@ package final class RunStore: Sendable {
                 """, arguments: [state.rawValue, message, Date().timeIntervalSince1970, runID])
             let changed = db.changesCount == 1
             if changed {
-                let stepState: StepState = state == .canceled ? .canceled : .skipped
-                try db.execute(sql: "UPDATE steps SET state = ? WHERE run_id = ? AND state IN ('pending', 'running')",
-                               arguments: [stepState.rawValue, runID])
+                try Self.markUnfinished(db, runID: runID, as: state == .canceled ? .canceled : .skipped)
             }
             return changed
         }
@@ -414,13 +478,21 @@ package final class RunStore: Sendable {
                        testsPassed: s["tests_passed"], testsFailed: s["tests_failed"], testsSkipped: s["tests_skipped"],
                        logBytes: s["log_bytes"], truncated: s["truncated"])
         }
+        let vms = try Row.fetchAll(db, sql: "SELECT * FROM vm_results WHERE run_id = ? ORDER BY position", arguments: [id]).map { v in
+            VMResult(position: v["position"], profile: v["profile"], tree: VMResult.Tree(rawValue: v["tree"]) ?? .pushed,
+                     command: v["command"], state: StepState(rawValue: v["state"]) ?? .error, message: v["message"],
+                     exitCode: (v["exit_code"] as Int64?).map { code in Int32(truncatingIfNeeded: code) }, timedOut: v["timed_out"],
+                     accel: v["accel"], bootSeconds: v["boot_seconds"], startedAt: date(v["started_at"]),
+                     finishedAt: date(v["finished_at"]), testsPassed: v["tests_passed"], testsFailed: v["tests_failed"],
+                     testsSkipped: v["tests_skipped"], logBytes: v["log_bytes"], truncated: v["truncated"])
+        }
         return Run(id: row["id"], repoID: row["repo_id"], repoName: row["repo_name"], ref: row["ref"], sha: row["sha"],
                    oldSHA: row["old_sha"], state: RunState(rawValue: row["state"]) ?? .error, message: row["message"],
                    detected: row["detected"], image: row["image"], sandboxID: row["sandbox_id"],
                    supersededBy: row["superseded_by"], requeues: row["requeues"], retryOf: row["retry_of"],
                    source: row["source"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
                    startedAt: date(row["started_at"]), finishedAt: date(row["finished_at"]), steps: steps,
-                   autofix: row["autofix"])
+                   autofix: row["autofix"], vms: vms)
     }
 
     private static func date(_ value: Double?) -> Date? { value.map(Date.init(timeIntervalSince1970:)) }

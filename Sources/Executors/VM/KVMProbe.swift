@@ -145,11 +145,3 @@ package actor KVMProbe {
         return Result(works: false, detail: "QEMU stopped after \(Units.formatSeconds(elapsed)): \(last)")
     }
 }
-
-extension Units {
-    /// "6.3s" (one decimal), for timings in messages.
-    static func formatSeconds(_ duration: Duration) -> String {
-        let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-        return String(format: "%.1fs", seconds)
-    }
-}

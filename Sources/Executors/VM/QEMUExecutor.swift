@@ -111,6 +111,16 @@ package struct QEMUExecutor: JobExecutor {
     /// What is missing on this host or in the images directory, as sentences with the fix; empty when
     /// the profile can run.
     package func problems() -> [String] {
+        var problems = toolProblems()
+        let missing = profile.missingImageFiles(in: images)
+        if !missing.isEmpty {
+            problems.append("the image of profile \(profile.name) is not built (missing \(missing.map(\.path).joined(separator: ", "))); build it with `pushbox vm build \(profile.name)`")
+        }
+        return problems
+    }
+
+    /// What this host lacks to run the profile's guests at all (the driver's tools), apart from the image.
+    package func toolProblems() -> [String] {
         var problems: [String] = []
         if profile.driver != .qemu { problems.append("profile \(profile.name) uses driver \(profile.driver.rawValue), not qemu") }
         if profile.transport != .serial { problems.append("profile \(profile.name): transport \(profile.transport.rawValue) is not supported by the QEMU driver yet (use serial)") }
@@ -120,10 +130,6 @@ package struct QEMUExecutor: JobExecutor {
         if tools.find("mkfs.ext4") == nil { missingTools.append("mkfs.ext4") }
         if !missingTools.isEmpty {
             problems.append("\(missingTools.joined(separator: ", ")) not found; install: apt-get install \(VMHostTools.packages(for: profile.arch).joined(separator: " "))")
-        }
-        let missing = profile.missingImageFiles(in: images)
-        if !missing.isEmpty {
-            problems.append("the image of profile \(profile.name) is not built (missing \(missing.map(\.path).joined(separator: ", "))); build it with `pushbox vm build \(profile.name)`")
         }
         return problems
     }

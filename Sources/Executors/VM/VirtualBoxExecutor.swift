@@ -71,6 +71,16 @@ package struct VirtualBoxExecutor: JobExecutor {
 
     /// What is missing, as sentences with the fix; empty when the profile can run.
     package func problems() -> [String] {
+        var problems = toolProblems()
+        let missing = profile.missingImageFiles(in: images)
+        if !missing.isEmpty {
+            problems.append("profile \(profile.name) needs \(missing.map(\.path).joined(separator: ", ")) (the SSH key of the base VM; see docs/vms.md)")
+        }
+        return problems
+    }
+
+    /// What this host lacks to run the profile's guests at all (VirtualBox, ssh, tar), apart from the image.
+    package func toolProblems() -> [String] {
         var problems: [String] = []
         if profile.driver != .virtualbox { problems.append("profile \(profile.name) uses driver \(profile.driver.rawValue), not virtualbox") }
         if tools.find(VBoxManageCommand.executable) == nil {
@@ -78,10 +88,6 @@ package struct VirtualBoxExecutor: JobExecutor {
         }
         if tools.find("ssh") == nil { problems.append("ssh not found; install: apt-get install openssh-client") }
         if tools.find("tar") == nil { problems.append("tar not found; install: apt-get install tar") }
-        let missing = profile.missingImageFiles(in: images)
-        if !missing.isEmpty {
-            problems.append("profile \(profile.name) needs \(missing.map(\.path).joined(separator: ", ")) (the SSH key of the base VM; see docs/vms.md)")
-        }
         return problems
     }
 
