@@ -31,6 +31,9 @@ struct ParseTests {
         (["cancel", "12"], "Cancel"),
         (["retry", "12"], "Retry"),
         (["image", "build", "pushbox/debian:bookworm", "--force"], "Build"),
+        (["vm", "list", "--json"], "List"),
+        (["vm", "build", "linux-x86_64", "--force", "--images", "/var/cache/pushbox/vm-images"], "Build"),
+        (["vm", "check", "linux-aarch64", "--run", "uname -m", "--profiles", "/etc/pushbox/vm-profiles"], "Check"),
         (["doctor"], "Doctor"),
         (["token"], "Token"),
     ])
@@ -58,6 +61,8 @@ struct ParseTests {
         ["repo", "add"],             // path missing
         ["frobnicate"],              // no such command
         ["runs", "--limit", "many"],
+        ["vm", "build"],             // profile missing
+        ["vm", "check"],
     ])
     func mistakesAreRejected(arguments: [String]) {
         #expect(throws: (any Error).self) { try PushboxCommand.parseAsRoot(arguments) }
@@ -65,7 +70,7 @@ struct ParseTests {
 
     @Test func helpListsTheCommandsOfTheContract() {
         let help = PushboxCommand.helpMessage()
-        for command in ["init", "repo", "serve", "hook", "run", "runs", "status", "logs", "cancel", "retry", "image", "doctor", "token"] {
+        for command in ["init", "repo", "serve", "hook", "run", "runs", "status", "logs", "cancel", "retry", "image", "vm", "doctor", "token"] {
             #expect(help.contains("  \(command)"), "help lacks \(command)")
         }
     }

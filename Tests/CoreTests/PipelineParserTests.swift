@@ -253,6 +253,12 @@ let parseErrorCases: [ParseErrorCase] = [
           line: 2, at: "sometimes", "autofix must be true or false"),
     .init("vms entry without a profile", "steps: [make]\nvms:\n  - {run: make test}\n",
           line: 3, at: "{", "vms entry 1 needs `profile:`"),
+    .init("vms profile that is a path", "steps: [make]\nvms:\n  - {profile: ../../etc/passwd}\n",
+          line: 3, at: "{", "vms entry 1: \"../../etc/passwd\" is not a profile name"),
+    .init("vms scalar profile that is a path", "steps: [make]\nvms: [a/b]\n",
+          line: 2, at: "a/b", "vms entry 1: \"a/b\" is not a profile name"),
+    .init("vms profile listed twice", "steps: [make]\nvms:\n  - linux-x86_64\n  - {profile: linux-x86_64, run: make check}\n",
+          line: 4, at: "{", "two vms entries use profile linux-x86_64"),
     .init("null image", "image: ~\nsteps: [make]\n",
           line: 1, at: "~", "image must be a string, found nothing (null)"),
 ]

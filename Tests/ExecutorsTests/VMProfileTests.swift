@@ -128,3 +128,62 @@ struct VMProfileTests {
         #expect(VMProfile.resolve("/abs/k", in: images).path == "/abs/k")
     }
 }
+
+@Suite("VMCatalog: profiles to guests")
+struct VMCatalogTests {
+    static func catalog(images: URL) -> VMCatalog {
+        VMCatalog(profilesDirectory: VMProfileTests.profilesDirectory, imagesDirectory: images, nameTag: "t")
+    }
+
+    static func emptyImages() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("pushbox-catalog-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    @Test("the name tag is 8 hex digits, stable for a home and different between homes")
+    func tag() {
+        let a = VMCatalog.tag(forHome: URL(fileURLWithPath: "/var/lib/pushbox"))
+        #expect(a.count == 8 && a.allSatisfy(\.isHexDigit))
+        #expect(a == VMCatalog.tag(forHome: URL(fileURLWithPath: "/var/lib/pushbox/")))
+        #expect(a != VMCatalog.tag(forHome: URL(fileURLWithPath: "/var/lib/pushbox2")))
+    }
+
+    @Test("unknown profile, a path instead of a name, an image not built: SandboxError with the fix")
+    func guestErrors() throws {
+        let images = try Self.emptyImages()
+        defer { try? FileManager.default.removeItem(at: images) }
+        let catalog = Self.catalog(images: images)
+        let directory = images.appendingPathComponent("guest")
+        #expect { try catalog.guest(profile: "freebsd-14", timeout: nil, directory: directory) } throws: { error in
+            let message = (error as? SandboxError)?.message ?? ""
+            return message.contains("no VM profile \"freebsd-14\"") && message.contains("known: linux-aarch64, linux-x86_64, windows-11")
+        }
+        #expect { try catalog.guest(profile: "../secrets", timeout: nil, directory: directory) } throws: { error in
+            ((error as? SandboxError)?.message ?? "").contains("\"../secrets\" is not a profile name")
+        }
+        #expect { try catalog.guest(profile: "linux-x86_64", timeout: nil, directory: directory) } throws: { error in
+            let message = (error as? SandboxError)?.message ?? ""
+            return message.contains("the image of profile linux-x86_64 is not built") && message.contains("pushbox vm build linux-x86_64")
+        }
+        #expect(catalog.problems(of: try catalog.profile(named: "windows-11")).contains { $0.contains("VBoxManage not found") })
+        #expect(catalog.driverProblems(of: try catalog.profile(named: "linux-x86_64")).isEmpty, "QEMU is installed by scripts/setup")
+    }
+
+    @Test("a built image gives a guest with the entry's timeout and the profile's default command")
+    func guestReady() throws {
+        let images = try Self.emptyImages()
+        defer { try? FileManager.default.removeItem(at: images) }
+        let catalog = Self.catalog(images: images)
+        let profile = try catalog.profile(named: "linux-x86_64")
+        for file in profile.imageFiles(in: images) {
+            try FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data().write(to: file)
+        }
+        let guest = try catalog.guest(profile: "linux-x86_64", timeout: .seconds(90), directory: images.appendingPathComponent("g"))
+        #expect(guest.jobTimeout == .seconds(90))
+        #expect(guest.defaultCommand == "make test")
+        #expect(guest.executor.name == "qemu")
+        #expect(try catalog.guest(profile: "linux-x86_64", timeout: nil, directory: images).jobTimeout == profile.jobTimeout)
+    }
+}

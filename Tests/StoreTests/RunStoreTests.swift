@@ -593,3 +593,53 @@ struct SharingTests {
         }
     }
 }
+
+@Suite("RunStore: VM results")
+struct RunStoreVMTests {
+    static let full = VMResult(position: 2, profile: "linux-aarch64", tree: .autofix, command: "make test\nsecond line",
+                               state: .failed, message: "vm says é", exitCode: 2, timedOut: true,
+                               accel: "tcg (KVM probe failed: …)", bootSeconds: 3.25, startedAt: date(1), finishedAt: date(9.5),
+                               testsPassed: 4, testsFailed: 1, testsSkipped: 2, logBytes: 123_456, truncated: true)
+
+    @Test("setVMs/updateVM round-trip every field; VM results come back in position order with the run")
+    func roundTrip() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let run = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            let planned = [VMResult(position: 0, profile: "linux-x86_64", command: ""), VMResult(position: 1, profile: "windows-11", command: "")]
+            try store.setVMs(runID: run.id, tree: .pushed, planned)
+            try store.setVMs(runID: run.id, tree: .autofix, [Self.full])
+            #expect(try store.run(id: run.id)?.vms == planned + [Self.full])
+            var done = planned[1]
+            done.state = .passed
+            done.exitCode = 0
+            try store.updateVM(runID: run.id, done)
+            #expect(try store.run(id: run.id)?.vms == [planned[0], done, Self.full])
+            // Replacing one tree's entries leaves the other tree's alone.
+            try store.setVMs(runID: run.id, tree: .pushed, [])
+            #expect(try store.run(id: run.id)?.vms == [Self.full])
+        }
+    }
+
+    @Test("finishing a run marks its pending and running VM entries skipped (canceled when canceled); a re-queue forgets them")
+    func finishAndRequeue() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            for (final, leftover) in [(RunState.error, StepState.skipped), (.canceled, .canceled)] {
+                let run = try store.enqueue(repo: app, update: update("refs/heads/b\(final.rawValue)", 1), source: "hook").run
+                #expect(try store.claim(runID: run.id))
+                var passed = VMResult(position: 0, profile: "a", command: "x", state: .passed)
+                passed.exitCode = 0
+                try store.setVMs(runID: run.id, tree: .pushed, [passed, VMResult(position: 1, profile: "b", command: "x", state: .running),
+                                                                  VMResult(position: 2, profile: "c", command: "x")])
+                try store.finish(runID: run.id, state: final, message: "m")
+                #expect(try store.run(id: run.id)?.vms.map(\.state) == [.passed, leftover, leftover])
+            }
+            let again = try store.enqueue(repo: app, update: update("refs/heads/c", 2), source: "hook").run
+            #expect(try store.claim(runID: again.id))
+            try store.setVMs(runID: again.id, tree: .pushed, [VMResult(position: 0, profile: "a", command: "x", state: .running)])
+            try store.requeue(runID: again.id, message: "shutdown")
+            #expect(try store.run(id: again.id)?.vms == [])
+        }
+    }
+}
