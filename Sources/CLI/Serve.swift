@@ -43,7 +43,9 @@ struct Serve: AsyncParsableCommand {
             }
             if let tag = runtime.vms.nameTag {
                 let killed = await QEMUExecutor.removeOrphans(tag: tag, logger: logger)
-                if !killed.isEmpty { logger.notice("stopped \(killed.count) VM guests left by an earlier daemon") }
+                if !killed.isEmpty { logger.notice("stopped \(killed.count) QEMU guests left by an earlier daemon") }
+                let clones = await VirtualBoxExecutor.removeOrphans(tag: tag, logger: logger)
+                if !clones.isEmpty { logger.notice("deleted \(clones.count) VirtualBox clones left by an earlier daemon") }
             }
             VMScratch.removeLeftovers(runs: home.runs, store: runtime.environment.store, logger: logger)
             let scheduler = Scheduler(environment: runtime.environment, logger: logger)

@@ -242,6 +242,25 @@ struct VMVirtualBoxTests {
         #expect(standIn.read("vms") == "pushbox-windows-11\n")
     }
 
+    @Test("removeOrphans deletes this runner's leftover clones (running or not), never the base or another runner's")
+    func orphans() async throws {
+        let standIn = try StandIn()
+        defer { standIn.cleanUp() }
+        try "pushbox-windows-11\npushbox-abcd1234-7-windows-11\npushbox-abcd1234-8-windows-11\npushbox-ffff0000-7-windows-11\n"
+            .write(to: standIn.state.appendingPathComponent("vms"), atomically: true, encoding: .utf8)
+        try "pushbox-abcd1234-7-windows-11\n".write(to: standIn.state.appendingPathComponent("running"), atomically: true, encoding: .utf8)
+        let removed = await VirtualBoxExecutor.removeOrphans(tag: "abcd1234", tools: standIn.tools, logger: Self.logger)
+        #expect(removed == ["pushbox-abcd1234-7-windows-11", "pushbox-abcd1234-8-windows-11"])
+        #expect(standIn.read("vms") == "pushbox-windows-11\npushbox-ffff0000-7-windows-11\n")
+        #expect(standIn.calls.contains("controlvm pushbox-abcd1234-7-windows-11 poweroff"))
+        #expect(standIn.calls.contains("unregistervm pushbox-abcd1234-8-windows-11 --delete"))
+        #expect(!standIn.calls.contains { $0.contains("ffff0000") && !$0.hasPrefix("list") })
+        // The clones of a tagged executor carry the tag.
+        #expect(VBoxManageCommand.vmName(runID: 7, profile: "windows-11", tag: "abcd1234") == "pushbox-abcd1234-7-windows-11")
+        // Without VirtualBox on the host there is nothing to do.
+        #expect(await VirtualBoxExecutor.removeOrphans(tag: "abcd1234", tools: VMHostTools(searchPath: "/nonexistent"), logger: Self.logger).isEmpty)
+    }
+
     @Test("Linux guests over SSH run the step with /bin/sh in /workspace")
     func linuxStepCommand() throws {
         var profile = VMProfile(name: "debian-vbox", driver: .virtualbox, os: .linux, transport: .ssh, shell: .sh)

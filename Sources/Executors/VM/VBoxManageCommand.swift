@@ -12,9 +12,10 @@ import Foundation
 package enum VBoxManageCommand {
     package static let executable = "VBoxManage"
 
-    /// `pushbox-<run>-<profile>`: unique per run and profile, and recognisable as ours when cleaning up.
-    package static func vmName(runID: Int64, profile: String) -> String {
-        "pushbox-\(runID)-\(profile)"
+    /// `pushbox-[<tag>-]<run>-<profile>`: unique per run and profile, and recognisable as this runner's
+    /// when cleaning up (the tag comes from the runner home, see `VMCatalog.tag(forHome:)`).
+    package static func vmName(runID: Int64, profile: String, tag: String? = nil) -> String {
+        "pushbox-" + (tag.map { "\($0)-" } ?? "") + "\(runID)-\(profile)"
     }
 
     /// A linked clone of the base VM's snapshot: created in a second, shares the base's disks read-only.

@@ -55,7 +55,7 @@ package struct VMCatalog: VMGuests {
             }
             return QEMUExecutor(profile: profile, images: imagesDirectory, paths: paths, tools: tools, nameTag: nameTag)
         case .virtualbox:
-            return VirtualBoxExecutor(profile: profile, images: imagesDirectory, tools: tools)
+            return VirtualBoxExecutor(profile: profile, images: imagesDirectory, tools: tools, nameTag: nameTag)
         }
     }
 

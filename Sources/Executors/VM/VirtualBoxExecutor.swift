@@ -57,12 +57,43 @@ package struct VirtualBoxExecutor: JobExecutor {
     package let tools: VMHostTools
     /// Between readiness checks.
     package let pollInterval: Duration
+    /// Part of every clone's name (`pushbox-<tag>-<run>-<profile>`): `removeOrphans` of one runner home
+    /// never touches another's clones. Nil: `pushbox-<run>-<profile>`.
+    package let nameTag: String?
 
-    package init(profile: VMProfile, images: URL, tools: VMHostTools = VMHostTools(), pollInterval: Duration = .seconds(2)) {
+    package init(profile: VMProfile, images: URL, tools: VMHostTools = VMHostTools(), pollInterval: Duration = .seconds(2),
+                 nameTag: String? = nil) {
         self.profile = profile
         self.images = images
         self.tools = tools
         self.pollInterval = pollInterval
+        self.nameTag = nameTag
+    }
+
+    /// Powers off and deletes the clones named `pushbox-<tag>-…` that a crashed runner left registered.
+    /// Call at startup, before any run. Returns their names; without VirtualBox on this host, nothing.
+    @discardableResult
+    package static func removeOrphans(tag: String, tools: VMHostTools = VMHostTools(), logger: Logger) async -> [String] {
+        guard let vboxManage = tools.find(VBoxManageCommand.executable) else { return [] }
+        let listed: String
+        do {
+            listed = try await VirtualBoxSandbox.vbox(vboxManage, VBoxManageCommand.listVMs())
+        } catch {
+            logger.warning("cannot list VirtualBox machines: \(error)")
+            return []
+        }
+        var removed: [String] = []
+        for name in VBoxManageCommand.parseVMList(listed) where name.hasPrefix("pushbox-\(tag)-") {
+            logger.info("deleting a leftover VirtualBox clone", metadata: ["vm": "\(name)"])
+            _ = try? await VirtualBoxSandbox.vbox(vboxManage, VBoxManageCommand.powerOff(vm: name))   // fails when it is off
+            do {
+                _ = try await VirtualBoxSandbox.vbox(vboxManage, VBoxManageCommand.delete(vm: name))
+                removed.append(name)
+            } catch {
+                logger.error("cannot delete the leftover clone", metadata: ["vm": "\(name)", "error": "\(error)"])
+            }
+        }
+        return removed
     }
 
     package func isAvailable() async -> Bool {
@@ -104,7 +135,7 @@ package struct VirtualBoxExecutor: JobExecutor {
               let base = profile.image.vm, let snapshot = profile.image.snapshot, let key = profile.image.sshKey else {
             throw SandboxError("profile \(profile.name) is incomplete")   // problems() and the parser said so already
         }
-        let vm = VBoxManageCommand.vmName(runID: run.runID, profile: profile.name)
+        let vm = VBoxManageCommand.vmName(runID: run.runID, profile: profile.name, tag: nameTag)
         let port = try Self.freeLoopbackPort()
         let sandbox = VirtualBoxSandbox(id: vm, profile: profile, vboxManage: vbox, ssh: ssh, port: port,
                                         key: VMProfile.resolve(key, in: images).path, environment: run.environment, logger: logger)
