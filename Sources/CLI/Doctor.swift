@@ -46,10 +46,20 @@ struct Doctor: AsyncParsableCommand {
             let daemon = await DaemonClient(home: home).isRunning()
             line(daemon ? true : nil, "daemon", daemon ? "running on \(home.socket.path)" : "not running (pushbox serve)")
             line(nil, "KVM", FileManager.default.fileExists(atPath: "/dev/kvm")
-                 ? "/dev/kvm exists; whether guests really run is only known by booting one (VM validation is not in this version)"
-                 : "no /dev/kvm: VM guests would run under TCG")
-            line(nil, "qemu", which("qemu-system-x86_64").map { "found at \($0)" } ?? "not installed (apt-get install qemu-system-x86)")
-            line(nil, "VBoxManage", which("VBoxManage").map { "found at \($0)" } ?? "not installed (VirtualBox is not in Debian)")
+                 ? "/dev/kvm exists; whether guests really run with it is found out by booting a probe guest (accel: auto)"
+                 : "no /dev/kvm: VM guests run under TCG")
+            do {
+                let catalog = try Runtime.vmCatalog(home: home, config: config)
+                for profile in try catalog.profiles() {
+                    let problems = catalog.problems(of: profile)
+                    // Optional profiles: a VM that cannot run here only matters to pushes that name it.
+                    line(problems.isEmpty ? true : nil, "vm \(profile.name)",
+                         problems.isEmpty ? "ready (\(profile.driver.rawValue), \(profile.arch.rawValue), image in \(catalog.imagesDirectory.path))"
+                                          : problems.joined(separator: "; "))
+                }
+            } catch {
+                line(false, "vm profiles", "\(error)")
+            }
             let keyName = config.autofix.apiKeyEnv
             line(nil, keyName, ProcessInfo.processInfo.environment[keyName].map { _ in "set (value not shown)" } ?? "not set (autofix with the anthropic backend is skipped)")
             if problems > 0 {
@@ -59,11 +69,4 @@ struct Doctor: AsyncParsableCommand {
         }
     }
 
-    private func which(_ name: String) -> String? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
-            let path = "\(dir)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: path) { return path }
-        }
-        return nil
-    }
 }

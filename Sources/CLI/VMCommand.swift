@@ -146,6 +146,7 @@ struct VMCommand: AsyncParsableCommand {
                 }
                 await sandbox.destroy()
                 var timings = ["prepare \(Units.format(prepared))"]
+                if let qemu = sandbox as? QEMUSandbox { timings.append("overlay \(Units.format(qemu.overlayTime))") }
                 if let accel = report.accel { timings.insert("accel \(accel)", at: 0) }
                 if let boot = report.bootTime { timings.append("boot → first command \(Units.formatSeconds(boot))") }
                 timings.append("total \(Units.formatSeconds(clock.now - started))")

@@ -106,6 +106,9 @@ struct ControlTests {
         #expect(result.stdout.contains("ok  container engine") && result.stdout.contains("podman"))
         #expect(result.stdout.contains("ok  default image") && result.stdout.contains("pushbox/debian:bookworm"))
         #expect(result.stdout.contains("daemon") && result.stdout.contains("not running"))
+        // Each VM profile, with what it lacks here (this home's vm.images is empty) and the fix.
+        #expect(result.stdout.contains("--  vm linux-x86_64") && result.stdout.contains("build it with `pushbox vm build linux-x86_64`"))
+        #expect(result.stdout.contains("--  vm windows-11") && result.stdout.contains("VBoxManage not found"))
         // A broken runner configuration is a problem doctor names, with the line.
         try Data("concurrency: lots\n".utf8).write(to: pushbox.home.appendingPathComponent("pushbox.yml"))
         let broken = try pushbox.pushbox(["doctor"])

@@ -10,8 +10,8 @@ struct VMStageTests {
     static let images = ProcessInfo.processInfo.environment["PUSHBOX_VM_IMAGES"] ?? "/var/cache/pushbox/vm-images"
 
     /// A daemon whose `vm.images` is the shared image cache; `profiles` (default: the shipped ones).
-    static func daemon(profiles: URL? = nil, images: String = images, extra: String = "") throws -> DaemonFixture {
-        var config = "vm: {images: \(images)\(profiles.map { ", profiles: \($0.path)" } ?? "")}\n"
+    static func daemon(profiles: URL? = nil, images: String = images, concurrency: Int = 1, extra: String = "") throws -> DaemonFixture {
+        var config = "vm: {images: \(images), concurrency: \(concurrency)\(profiles.map { ", profiles: \($0.path)" } ?? "")}\n"
         config += extra
         let pushbox = try DaemonFixture(config: config, prefix: "pushbox-vm-e2e")
         // The images must be there (a no-op when they are up to date; builds them when absent).
@@ -74,9 +74,9 @@ struct VMStageTests {
         #expect(vms.first?["profile"] as? String == "linux-x86_64" && vms.first?["state"] as? String == "passed")
     }
 
-    @Test("a test that fails only in a guest fails the run with the profile named; the aarch64 guest is aarch64")
+    @Test("a test that fails only in a guest fails the run with the profile named; the aarch64 guest is aarch64; vm.concurrency 2 runs both at once")
     func failsOnlyInGuest() throws {
-        let pushbox = try Self.daemon()
+        let pushbox = try Self.daemon(concurrency: 2)
         try pushbox.startDaemon()
         let repo = try pushbox.makeRepo()
         // Passes in the container (it shares the host's kernel), fails in the x86_64 guest.
@@ -100,6 +100,9 @@ struct VMStageTests {
         #expect(run.state == .failed, "\(run)")
         #expect(run.message == "vm linux-x86_64 failed (exit 1)")
         #expect(run.vms.map(\.state) == [.failed, .passed], "a failing guest does not stop the others: \(run.vms)")
+        // vm.concurrency 2: the second guest started before the first one ended.
+        let first = try #require(run.vms.first), second = try #require(run.vms.last)
+        #expect(try #require(second.startedAt) < (try #require(first.finishedAt)), "\(run.vms)")
         #expect(pushbox.log(run: id, step: "vm-linux-aarch64").split(separator: "\n").contains("aarch64"))
         let note = try #require(try pushbox.note(repo, sha))
         #expect(note.hasPrefix("pushbox: failed\n"))
