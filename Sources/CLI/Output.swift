@@ -27,6 +27,15 @@ enum Output {
                 run.duration.map(Units.format) ?? "-", tests?.summary ?? "", run.message?.split(separator: "\n").first.map(String.init) ?? ""]
     }
 
+    /// `attempt 1 (anthropic, claude-sonnet-5-5): failed: step test failed (exit 2); 3 turns, 5 tool calls, 1200 in / 300 out tokens, $0.01`
+    static func describe(_ attempt: FixAttemptSummary) -> String {
+        let outcome = attempt.passed ? "passed" : "failed: \(attempt.rejection ?? attempt.verification ?? attempt.stop)"
+        var line = "attempt \(attempt.attempt) (\(attempt.backend)\(attempt.model.isEmpty ? "" : ", \(attempt.model)")): \(outcome)"
+        line += "; \(attempt.turns) turns, \(attempt.toolCalls) tool calls, \(attempt.inputTokens) in / \(attempt.outputTokens) out tokens"
+        line += String(format: ", $%.2f", attempt.costUSD)
+        return line
+    }
+
     static func describe(_ run: Run, url: String) -> String {
         var lines = ["run \(run.id): \(run.state.rawValue)   \(url)/runs/\(run.id)",
                      "repo: \(run.repoName)  ref: \(run.ref)  commit: \(run.sha)"]

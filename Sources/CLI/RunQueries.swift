@@ -68,7 +68,13 @@ struct Status: AsyncParsableCommand {
             if let runID {
                 let run = try await RunSource(home: home).run(runID)
                 let config = (try? home.loadConfig()) ?? RunnerConfig()
-                return printOut(json ? try Output.json(run) : Output.describe(run, url: config.url))
+                if json { return printOut(try Output.json(run)) }
+                printOut(Output.describe(run, url: config.url))
+                // The autofix attempts, from the store (readable while the daemon runs: WAL).
+                for attempt in (try? Runtime.openStore(home).fixAttempts(runID: runID)) ?? [] {
+                    printOut("  " + Output.describe(attempt))
+                }
+                return
             }
             do {
                 let status = try await DaemonClient(home: home).get("/api/v1/status", as: DaemonStatus.self)

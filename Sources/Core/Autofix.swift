@@ -157,3 +157,82 @@ package protocol RunFixer: Sendable {
     var backend: String { get }
     func fix(_ request: FixRequest, verify: @escaping @Sendable (URL) async throws -> Verification, logger: Logger) async -> FixResult
 }
+
+/// One autofix attempt as the store keeps it (the full record, tool calls and all, stays in
+/// `runs/<id>/fix_attempts.json`): what `pushbox status`, the API and the run page show.
+package struct FixAttemptSummary: Codable, Sendable, Equatable {
+    enum CodingKeys: String, CodingKey {
+        case attempt, backend, model, stop, passed, rejection, verification, diff
+        case costUSD = "cost_usd"
+        case inputTokens = "input_tokens"
+        case outputTokens = "output_tokens"
+        case cacheReadTokens = "cache_read_tokens"
+        case cacheWriteTokens = "cache_write_tokens"
+        case turns
+        case toolCalls = "tool_calls"
+        case durationSeconds = "duration_seconds"
+    }
+
+    package var attempt: Int
+    package var backend: String
+    package var model: String
+    /// Why the agent stopped: `end_turn`, `max_turns`, `cost budget`, …
+    package var stop: String
+    package var passed: Bool
+    /// Why the anti-cheat check refused the attempt's change, when it did.
+    package var rejection: String?
+    /// The verification run's one-line summary (`passed`, `step test failed (exit 2)`), when it ran.
+    package var verification: String?
+    package var diff: String
+    package var costUSD: Double
+    package var inputTokens: Int
+    package var outputTokens: Int
+    package var cacheReadTokens: Int
+    package var cacheWriteTokens: Int
+    package var turns: Int
+    package var toolCalls: Int
+    package var durationSeconds: Double?
+
+    package init(attempt: Int, backend: String, model: String, stop: String, passed: Bool, rejection: String? = nil,
+                 verification: String? = nil, diff: String = "", costUSD: Double = 0, inputTokens: Int = 0, outputTokens: Int = 0,
+                 cacheReadTokens: Int = 0, cacheWriteTokens: Int = 0, turns: Int = 0, toolCalls: Int = 0, durationSeconds: Double? = nil) {
+        self.attempt = attempt
+        self.backend = backend
+        self.model = model
+        self.stop = stop
+        self.passed = passed
+        self.rejection = rejection
+        self.verification = verification
+        self.diff = diff
+        self.costUSD = costUSD
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.cacheReadTokens = cacheReadTokens
+        self.cacheWriteTokens = cacheWriteTokens
+        self.turns = turns
+        self.toolCalls = toolCalls
+        self.durationSeconds = durationSeconds
+    }
+
+    /// The summaries of a `fix_attempts.json` (an array of attempt records, as the backends write it).
+    /// Fields a backend did not record are zero or nil; a file that is not such an array gives nothing.
+    package static func read(fixAttemptsJSON data: Data) -> [FixAttemptSummary] {
+        guard let records = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] else { return [] }
+        return records.compactMap { record in
+            guard let attempt = record["attempt"] as? Int else { return nil }
+            let transcript = record["transcript"] as? [String: Any]
+            let usage = transcript?["usage"] as? [String: Any]
+            let verification = record["verification"] as? [String: Any]
+            return FixAttemptSummary(
+                attempt: attempt, backend: record["backend"] as? String ?? "", model: record["model"] as? String ?? "",
+                stop: record["stop"] as? String ?? "", passed: record["passed"] as? Bool ?? false,
+                rejection: record["rejection"] as? String, verification: verification?["summary"] as? String,
+                diff: record["diff"] as? String ?? "", costUSD: (record["cost_usd"] as? NSNumber)?.doubleValue ?? 0,
+                inputTokens: usage?["input_tokens"] as? Int ?? 0, outputTokens: usage?["output_tokens"] as? Int ?? 0,
+                cacheReadTokens: usage?["cache_read_input_tokens"] as? Int ?? 0,
+                cacheWriteTokens: usage?["cache_creation_input_tokens"] as? Int ?? 0,
+                turns: (transcript?["turns"] as? [Any])?.count ?? 0, toolCalls: (transcript?["tool_calls"] as? [Any])?.count ?? 0,
+                durationSeconds: (transcript?["duration_seconds"] as? NSNumber)?.doubleValue)
+        }
+    }
+}

@@ -29,6 +29,14 @@ extension RunDriver {
             line = Task.isCancelled ? "canceled" : "error: \(Self.oneLine(setup.masker.mask("\(error)")))"
         }
         logger.info("autofix finished", metadata: ["outcome": "\(line)"])
+        // Every attempt in the store too (the full records stay in fix_attempts.json).
+        if let data = try? Data(contentsOf: files.root.appendingPathComponent("fix_attempts.json")) {
+            do {
+                try environment.store.setFixAttempts(runID: run.id, FixAttemptSummary.read(fixAttemptsJSON: data))
+            } catch {
+                logger.error("cannot record the autofix attempts: \(error)")
+            }
+        }
         do {
             try environment.store.update(runID: run.id, autofix: line)
         } catch {

@@ -42,6 +42,12 @@ package enum Routes {
             return try json(run)
         }
 
+        router.get("/api/v1/runs/:id/attempts") { _, ctx in
+            guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
+            guard try context.store.run(id: id) != nil else { return failure(.notFound, "no run \(id)") }
+            return try json(AttemptList(attempts: try context.store.fixAttempts(runID: id)))
+        }
+
         router.get("/api/v1/runs/:id/log") { request, ctx in
             guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
             guard try context.store.run(id: id) != nil else { return failure(.notFound, "no run \(id)") }
@@ -61,7 +67,7 @@ package enum Routes {
                 return failure(.badRequest, "not a step name")
             }
             guard let run = try context.store.run(id: id) else { return failure(.notFound, "no run \(id)") }
-            guard run.steps.contains(where: { $0.name == step }) else { return failure(.notFound, "run \(id) has no step \(step)") }
+            guard run.logSections.contains(where: { $0.name == step }) else { return failure(.notFound, "run \(id) has no step \(step)") }
             let follow = request.uri.queryParameters.get("follow").map { $0 == "1" || $0 == "true" } ?? false
             return Response(status: .ok, headers: [.contentType: "application/octet-stream", .cacheControl: "no-cache"],
                             body: ResponseBody { writer in

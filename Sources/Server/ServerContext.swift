@@ -52,6 +52,12 @@ package struct RunList: Codable, Sendable {
     package init(runs: [Run]) { self.runs = runs }
 }
 
+/// `GET /api/v1/runs/<id>/attempts`.
+package struct AttemptList: Codable, Sendable {
+    package var attempts: [FixAttemptSummary]
+    package init(attempts: [FixAttemptSummary]) { self.attempts = attempts }
+}
+
 package struct DaemonStatus: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case version

@@ -122,6 +122,30 @@ package final class RunStore: Sendable {
                 )
                 """)
         }
+        migrator.registerMigration("v5: autofix attempts") { db in
+            try db.execute(sql: """
+                CREATE TABLE fix_attempts (
+                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    attempt INTEGER NOT NULL,
+                    backend TEXT NOT NULL,
+                    model TEXT NOT NULL,
+                    stop TEXT NOT NULL,
+                    passed BOOLEAN NOT NULL,
+                    rejection TEXT,
+                    verification TEXT,
+                    diff TEXT NOT NULL,
+                    cost_usd DOUBLE NOT NULL,
+                    input_tokens INTEGER NOT NULL,
+                    output_tokens INTEGER NOT NULL,
+                    cache_read_tokens INTEGER NOT NULL,
+                    cache_write_tokens INTEGER NOT NULL,
+                    turns INTEGER NOT NULL,
+                    tool_calls INTEGER NOT NULL,
+                    duration_seconds DOUBLE,
+                    PRIMARY KEY (run_id, attempt)
+                )
+                """)
+        }
         return migrator
     }
 
@@ -335,6 +359,7 @@ package final class RunStore: Sendable {
     private static func forgetProgress(_ db: Database, runID: Int64) throws {
         try db.execute(sql: "DELETE FROM steps WHERE run_id = ?", arguments: [runID])
         try db.execute(sql: "DELETE FROM vm_results WHERE run_id = ?", arguments: [runID])
+        try db.execute(sql: "DELETE FROM fix_attempts WHERE run_id = ?", arguments: [runID])
     }
 
     package func update(runID: Int64, detected: String? = nil, image: String? = nil, sandboxID: String? = nil) throws {
@@ -402,6 +427,36 @@ package final class RunStore: Sendable {
                              vm.exitCode.map { code in Int64(code) }, vm.timedOut, vm.accel, vm.bootSeconds,
                              vm.startedAt?.timeIntervalSince1970, vm.finishedAt?.timeIntervalSince1970,
                              vm.testsPassed, vm.testsFailed, vm.testsSkipped, vm.logBytes, vm.truncated])
+    }
+
+    /// Replaces the autofix attempts recorded for a run.
+    package func setFixAttempts(runID: Int64, _ attempts: [FixAttemptSummary]) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM fix_attempts WHERE run_id = ?", arguments: [runID])
+            for a in attempts {
+                try db.execute(sql: """
+                    INSERT INTO fix_attempts (run_id, attempt, backend, model, stop, passed, rejection, verification, diff, cost_usd,
+                                              input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, turns, tool_calls,
+                                              duration_seconds)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [runID, a.attempt, a.backend, a.model, a.stop, a.passed, a.rejection, a.verification, a.diff,
+                                     a.costUSD, a.inputTokens, a.outputTokens, a.cacheReadTokens, a.cacheWriteTokens, a.turns,
+                                     a.toolCalls, a.durationSeconds])
+            }
+        }
+    }
+
+    /// The autofix attempts of a run, in order.
+    package func fixAttempts(runID: Int64) throws -> [FixAttemptSummary] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM fix_attempts WHERE run_id = ? ORDER BY attempt", arguments: [runID]).map { r in
+                FixAttemptSummary(attempt: r["attempt"], backend: r["backend"], model: r["model"], stop: r["stop"], passed: r["passed"],
+                                  rejection: r["rejection"], verification: r["verification"], diff: r["diff"], costUSD: r["cost_usd"],
+                                  inputTokens: r["input_tokens"], outputTokens: r["output_tokens"],
+                                  cacheReadTokens: r["cache_read_tokens"], cacheWriteTokens: r["cache_write_tokens"],
+                                  turns: r["turns"], toolCalls: r["tool_calls"], durationSeconds: r["duration_seconds"])
+            }
+        }
     }
 
     /// Ends a run. A run already finished keeps its first outcome (returns false).

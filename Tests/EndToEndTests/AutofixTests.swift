@@ -134,6 +134,10 @@ struct AutofixTests {
         try Self.checkFixBranch(repo, sha: sha, run: run.id, attempts: 2)
         let records = try Self.attempts(pushbox, run: run.id)
         #expect(records.count == 2 && records[0]["passed"] as? Bool == false && records[1]["passed"] as? Bool == true)
+        // The store has every attempt too: `pushbox status` lists them.
+        let status = try pushbox.pushbox(["status", String(run.id)])
+        #expect(status.stdout.contains("attempt 1 (anthropic, claude-sonnet-5-5): failed: step test failed (exit 2); 2 turns, 1 tool calls, 200 in / 40 out tokens"), "\(status.stdout)")
+        #expect(status.stdout.contains("attempt 2 (anthropic, claude-sonnet-5-5): passed; 2 turns, 1 tool calls"))
         // The second attempt was told about the first one's failure.
         #expect(fake.requests.map(\.responseStatus) == [529, 200, 200, 429, 200, 200])
         #expect(fake.requests[3].bodyText.contains("Attempt 1 failed: verification: step test failed"))

@@ -69,6 +69,8 @@ struct VMStageTests {
         let logs = try pushbox.pushbox(["logs", String(id)])
         #expect(logs.stdout.contains("==> vm linux-x86_64: uname -m; uname -r; make test && ./junit.sh"))
         #expect(logs.stdout.contains("==> vm linux-x86_64: passed (exit 0)"))
+        let vmLog = try pushbox.pushbox(["logs", String(id), "--step", "vm-linux-x86_64"])
+        #expect(vmLog.status == 0 && vmLog.stdout == log, "the daemon serves a VM entry's log like a step's: \(vmLog.stderr)")
         let metadata = try JSONSerialization.jsonObject(with: Data(contentsOf: pushbox.home.appendingPathComponent("runs/\(id)/metadata.json"))) as? [String: Any]
         let vms = try #require(metadata?["vms"] as? [[String: Any]])
         #expect(vms.first?["profile"] as? String == "linux-x86_64" && vms.first?["state"] as? String == "passed")

@@ -643,3 +643,47 @@ struct RunStoreVMTests {
         }
     }
 }
+
+@Suite("RunStore: autofix attempts")
+struct RunStoreFixAttemptTests {
+    @Test("setFixAttempts round-trips every field, replaces the list, and a re-queue forgets it")
+    func roundTrip() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let run = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            let first = FixAttemptSummary(attempt: 1, backend: "anthropic", model: "claude-sonnet-5-5", stop: "end_turn", passed: false,
+                                          rejection: "deletes test file tests/test_a.py", verification: nil, diff: "--- a\n+++ b\n",
+                                          costUSD: 0.0125, inputTokens: 1200, outputTokens: 300, cacheReadTokens: 900,
+                                          cacheWriteTokens: 1100, turns: 3, toolCalls: 5, durationSeconds: 4.5)
+            let second = FixAttemptSummary(attempt: 2, backend: "command", model: "", stop: "exit 0", passed: true, verification: "passed")
+            try store.setFixAttempts(runID: run.id, [second, first])
+            #expect(try store.fixAttempts(runID: run.id) == [first, second])
+            try store.setFixAttempts(runID: run.id, [second])
+            #expect(try store.fixAttempts(runID: run.id) == [second])
+            #expect(try store.claim(runID: run.id))
+            try store.requeue(runID: run.id, message: "shutdown")
+            #expect(try store.fixAttempts(runID: run.id).isEmpty)
+        }
+    }
+
+    @Test("summaries are read from fix_attempts.json records; junk gives nothing")
+    func readRecords() {
+        let json = """
+            [{"attempt": 1, "backend": "anthropic", "model": "m", "stop": "end_turn", "passed": false, "cost_usd": 0.5,
+              "diff": "d", "rejection": null, "verification": {"passed": false, "summary": "step test failed (exit 2)"},
+              "transcript": {"usage": {"input_tokens": 10, "output_tokens": 2, "cache_read_input_tokens": 3,
+                                       "cache_creation_input_tokens": 4},
+                             "turns": [{}, {}], "tool_calls": [{}], "duration_seconds": 1.5}},
+             {"attempt": 2, "backend": "command", "passed": true}]
+            """
+        let summaries = FixAttemptSummary.read(fixAttemptsJSON: Data(json.utf8))
+        #expect(summaries == [
+            FixAttemptSummary(attempt: 1, backend: "anthropic", model: "m", stop: "end_turn", passed: false,
+                              verification: "step test failed (exit 2)", diff: "d", costUSD: 0.5, inputTokens: 10, outputTokens: 2,
+                              cacheReadTokens: 3, cacheWriteTokens: 4, turns: 2, toolCalls: 1, durationSeconds: 1.5),
+            FixAttemptSummary(attempt: 2, backend: "command", model: "", stop: "", passed: true),
+        ])
+        #expect(FixAttemptSummary.read(fixAttemptsJSON: Data("{\"attempt\": 1}".utf8)).isEmpty)
+        #expect(FixAttemptSummary.read(fixAttemptsJSON: Data("not json".utf8)).isEmpty)
+    }
+}
