@@ -20,6 +20,20 @@ package struct RunnerConfig: Sendable, Equatable {
         /// US dollars per million tokens by model id (prefix match, see `PriceTable`); merged over the
         /// built-in table.
         package var prices: [String: ModelRate] = [:]
+        /// Author and committer of autofix commits (`author: "Name <email>"`).
+        package var authorName = "Pushbox Autofix"
+        package var authorEmail = "autofix@pushbox.invalid"
+
+        /// `Name <email>` → its parts (pure); nil when it is not of that form or has characters git refuses.
+        package static func parseAuthor(_ text: String) -> (name: String, email: String)? {
+            let trimmed = text.trimmingCharacters(in: .whitespaces)
+            guard trimmed.hasSuffix(">"), let open = trimmed.lastIndex(of: "<") else { return nil }
+            let name = trimmed[..<open].trimmingCharacters(in: .whitespaces)
+            let email = String(trimmed[trimmed.index(after: open)..<trimmed.index(before: trimmed.endIndex)])
+            let bad: (Character) -> Bool = { "<>\n\r\0".contains($0) }
+            guard !name.isEmpty, !email.isEmpty, email.contains("@"), !name.contains(where: bad), !email.contains(where: bad) else { return nil }
+            return (name, email)
+        }
     }
 
     /// Input and output price of a model in US dollars per million tokens.
@@ -105,7 +119,7 @@ package struct RunnerConfig: Sendable, Equatable {
     private static func autofix(_ reader: YAMLReader, _ node: Node) throws -> Autofix {
         var result = Autofix()
         let allowed = ["backend", "model", "api_key_env", "max_attempts", "max_turns", "max_cost_usd", "wall_time", "base_url",
-                       "command", "prices"]
+                       "command", "prices", "author"]
         for (key, value, _) in try reader.mapping(node, "autofix", allowed: allowed) {
             switch key {
             case "backend":
@@ -122,6 +136,13 @@ package struct RunnerConfig: Sendable, Equatable {
                 result.baseURL = try reader.nonEmptyString(value, "autofix.base_url")
                 while result.baseURL?.hasSuffix("/") == true { result.baseURL?.removeLast() }
             case "command": result.command = try reader.nonEmptyString(value, "autofix.command")
+            case "author":
+                let text = try reader.nonEmptyString(value, "autofix.author")
+                guard let author = Autofix.parseAuthor(text) else {
+                    throw reader.fail(value, "autofix.author must look like \"Name <email>\", found \"\(text)\"")
+                }
+                result.authorName = author.name
+                result.authorEmail = author.email
             case "prices":
                 guard case let .mapping(map) = value else { throw reader.fail(value, "autofix.prices must be a mapping of model id to {input, output}") }
                 for (modelNode, rateNode) in map {

@@ -9,7 +9,6 @@ import Store
 /// `attempts/<n>/logs/`), and a passing fix becomes one commit on `refs/heads/autofix/<branch>/<sha8>`.
 /// The run stays `failed` and the pushed branch never moves; the outcome is the note's `autofix:` line.
 extension RunDriver {
-    package static let autofixSignature = Signature(name: "Pushbox Autofix", email: "autofix@pushbox.invalid")
     /// Bytes of the failing step's log given to the fixer (its tail).
     static let fixLogTailBytes = 16 << 10
     static let fixDiffBytes = 64 << 10
@@ -90,7 +89,7 @@ extension RunDriver {
             let applied = attempts.appendingPathComponent("commit")
             _ = try repo.export(sha, to: applied)
             try Self.apply(changes, from: workspace, to: applied)
-            var signature = Self.autofixSignature
+            var signature = Signature(name: config.authorName, email: config.authorEmail)
             signature.date = Date()
             let commit = try repo.createCommit(parent: sha, treeFrom: applied, message: message, author: signature, committer: signature)
             let refName = "refs/heads/\(name)"

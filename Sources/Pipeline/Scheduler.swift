@@ -14,6 +14,7 @@ package struct SubmitResult: Codable, Sendable, Equatable {
         case url
         case superseded
         case message
+        case autofix
     }
 
     package enum Status: String, Codable, Sendable {
@@ -28,6 +29,20 @@ package struct SubmitResult: Codable, Sendable, Equatable {
     /// Older queued runs of the same ref that this push superseded.
     package var superseded: [Int64]
     package var message: String?
+    /// The review branch of an earlier run of this branch whose autofix passed, while it exists:
+    /// `autofix/main/1a2b3c4d` fixes run 12 (1a2b3c4); shown under the run's line.
+    package var autofix: AutofixHint?
+
+    package struct AutofixHint: Codable, Sendable, Equatable {
+        enum CodingKeys: String, CodingKey {
+            case branch
+            case runID = "run_id"
+            case sha
+        }
+        package var branch: String
+        package var runID: Int64
+        package var sha: String
+    }
 
     /// The line the hook prints (git shows it to the pusher prefixed with `remote: `).
     package var line: String {
@@ -37,6 +52,9 @@ package struct SubmitResult: Codable, Sendable, Equatable {
             var text = "pushbox: run \(runID ?? 0) queued for \(name) (\(sha.prefix(7)))"
             if let url { text += " \(url)" }
             if !superseded.isEmpty { text += " (supersedes run \(superseded.map(String.init).joined(separator: ", ")))" }
+            if let autofix {
+                text += "\npushbox: \(autofix.branch) has a fix for run \(autofix.runID) (\(autofix.sha.prefix(7))); review: git diff \(autofix.sha.prefix(7))..\(autofix.branch)"
+            }
             return text
         case .skipped: return "pushbox: \(name) skipped: \(message ?? "filtered")"
         case .deleted: return "pushbox: \(name) deleted; nothing to run"
@@ -146,9 +164,20 @@ package actor Scheduler {
         result.runID = enqueued.run.id
         result.url = "\(environment.config.url)/runs/\(enqueued.run.id)"
         result.superseded = enqueued.superseded
+        result.autofix = autofixHint(repo: repo, ref: update.ref)
         reportFinished(enqueued.superseded, repo: repo)
         logger.info("run queued", metadata: ["run": "\(enqueued.run.id)", "repo": "\(repo.name)", "ref": "\(update.ref)"])
         return result
+    }
+
+    /// The newest passing autofix of an earlier run of `ref` whose branch still exists (a user who merged
+    /// or deleted it is not told again).
+    private func autofixHint(repo: Repo, ref: String) -> SubmitResult.AutofixHint? {
+        guard let run = try? store.latestAutofixed(repoID: repo.id, ref: ref), let line = run.autofix,
+              let branch = line.split(separator: " ").dropFirst().first.map(String.init), branch.hasPrefix("autofix/"),
+              let git = try? Repository.open(at: URL(fileURLWithPath: repo.path)),
+              (try? git.resolve("refs/heads/\(branch)")) != nil else { return nil }
+        return SubmitResult.AutofixHint(branch: branch, runID: run.id, sha: run.sha)
     }
 
     /// Why a pushed ref starts no run, or nil. A `.pushbox.yml` that cannot be parsed still runs (and

@@ -500,6 +500,16 @@ package final class RunStore: Sendable {
         }
     }
 
+    /// The newest finished run of `ref` whose autofix passed (its `autofix` line starts with `passed `).
+    package func latestAutofixed(repoID: Int64, ref: String) throws -> Run? {
+        try pool.read { db in
+            guard let id = try Int64.fetchOne(db, sql: """
+                SELECT id FROM runs WHERE repo_id = ? AND ref = ? AND autofix LIKE 'passed %' ORDER BY id DESC LIMIT 1
+                """, arguments: [repoID, ref]) else { return nil }
+            return try Self.fetchRun(db, id: id)
+        }
+    }
+
     /// Whether any run exists for this commit of this repo (any ref, any state).
     package func hasRun(repoID: Int64, sha: String) throws -> Bool {
         try pool.read { db in

@@ -60,6 +60,16 @@ struct RunnerConfigTests {
         #expect(config.vm.concurrency == 3)
     }
 
+    @Test("autofix.author sets the name and email of autofix commits")
+    func autofixAuthor() throws {
+        let config = try RunnerConfig.parse("autofix:\n  author: \"Review Bot <bot@example.org>\"\n", file: "pushbox.yml")
+        #expect(config.autofix.authorName == "Review Bot" && config.autofix.authorEmail == "bot@example.org")
+        #expect(RunnerConfig().autofix.authorName == "Pushbox Autofix" && RunnerConfig().autofix.authorEmail == "autofix@pushbox.invalid")
+        #expect(RunnerConfig.Autofix.parseAuthor("<a@b>") == nil)
+        #expect(RunnerConfig.Autofix.parseAuthor("A <>") == nil)
+        #expect(RunnerConfig.Autofix.parseAuthor("A <a@b") == nil)
+    }
+
     @Test("url is derived from listen when not given", arguments: [
         ("listen: 0.0.0.0:9000", "http://0.0.0.0:9000"),
         ("listen: \"[::1]:7070\"", "http://[::1]:7070"),
@@ -135,6 +145,10 @@ struct RunnerConfigTests {
               fragment: "autofix.backend must be anthropic, claude-code, command or off"),
         .init(name: "unknown autofix key", yaml: "autofix:\n  max_attempt: 2\n", line: 2, column: 3,
               fragment: "did you mean \"max_attempts\"?"),
+        .init(name: "autofix author without an email", yaml: "autofix:\n  author: Review Bot\n", line: 2, column: 11,
+              fragment: "autofix.author must look like \"Name <email>\", found \"Review Bot\""),
+        .init(name: "autofix author with a newline", yaml: "autofix:\n  author: \"Bot\\n <b@x>\"\n", line: 2, column: 11,
+              fragment: "autofix.author must look like"),
         .init(name: "unknown vm key", yaml: "vm: {profile: /x}\n", line: 1, column: 6, fragment: "did you mean \"profiles\"?"),
         .init(name: "vm concurrency too high", yaml: "vm: {concurrency: 17}\n", line: 1, column: 19,
               fragment: "vm.concurrency must be between 1 and 16"),

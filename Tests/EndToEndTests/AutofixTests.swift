@@ -61,7 +61,8 @@ struct AutofixTests {
     }
 
     /// Checks the autofix branch: parent, author, trailers, only the fix in the diff, the note.
-    static func checkFixBranch(_ repo: GitFixture, sha: String, run: Int64, attempts: Int) throws {
+    static func checkFixBranch(_ repo: GitFixture, sha: String, run: Int64, attempts: Int,
+                               author: String = "Pushbox Autofix <autofix@pushbox.invalid>") throws {
         let branch = "autofix/main/\(sha.prefix(8))"
         let parent = try repo.checked(["rev-parse", "\(branch)^"], in: repo.bare).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(parent == sha)
@@ -71,7 +72,7 @@ struct AutofixTests {
         let diff = try repo.checked(["diff", "\(sha)..\(branch)"], in: repo.bare)
         #expect(diff.contains("-int add(int a, int b) { return a-b; }") && diff.contains("+int add(int a, int b) { return a+b; }"))
         let message = try repo.checked(["log", "-1", "--format=%an <%ae>|%cn <%ce>%n%B", branch], in: repo.bare)
-        #expect(message.hasPrefix("Pushbox Autofix <autofix@pushbox.invalid>|Pushbox Autofix <autofix@pushbox.invalid>"))
+        #expect(message.hasPrefix("\(author)|\(author)"), "\(message)")
         #expect(message.contains("Pushbox-Run: \(run)") && message.contains("Pushbox-Fixes: \(sha)"))
         #expect(message.contains("Pushbox-Model: ") && message.contains("Pushbox-Attempts: \(attempts)"))
         let fixNote = try repo.checked(["notes", "--ref=pushbox", "show", branch], in: repo.bare)
@@ -229,6 +230,7 @@ struct AutofixTests {
             autofix:
               backend: command
               command: "grep -q 'add(2, 2)' \\"$PUSHBOX_WORKSPACE/hello.c\\" && test \\"$PUSHBOX_FAILED_STEP\\" = test && sed -i 's/a-b/a+b/' hello.c && echo fixed add"
+              author: "Review Bot <review-bot@example.org>"
             """)
         try pushbox.startDaemon()
         let repo = try pushbox.makeRepo()
@@ -237,8 +239,15 @@ struct AutofixTests {
         #expect(run.state == .failed)
         #expect(run.autofix == "passed autofix/main/\(sha.prefix(8)) (1 attempt, $0.00)", "\(run)\n\(pushbox.daemonOutput().suffix(3000))")
         #expect(note.contains("autofix: passed autofix/main/"))
-        try Self.checkFixBranch(repo, sha: sha, run: run.id, attempts: 1)
+        try Self.checkFixBranch(repo, sha: sha, run: run.id, attempts: 1, author: "Review Bot <review-bot@example.org>")
         let records = try Self.attempts(pushbox, run: run.id)
         #expect(records.first?["backend"] as? String == "command")
+        // The next push of main shows the review branch in its output.
+        try repo.write("NOTES.md", "unrelated change\n")
+        try repo.commit("notes")
+        let next = try repo.push()
+        let hint = "pushbox: autofix/main/\(sha.prefix(8)) has a fix for run \(run.id) (\(sha.prefix(7))); review: git diff \(sha.prefix(7))..autofix/main/\(sha.prefix(8))"
+        #expect(next.output.contains("remote: " + hint), "\(next.output)")
+        if let nextID = DaemonFixture.queuedRunIDs(in: next.output).first { _ = try pushbox.waitForRun(nextID, timeout: .seconds(300)) }
     }
 }
