@@ -54,10 +54,16 @@ package struct FixAttemptRecord: Codable, Sendable {
     package var verification: Verification?
     package var passed: Bool
     package var explanation: String
+    /// The whole attempt: preparing its workspace, the backend's work, the checks and the verification run.
+    package var durationSeconds: Double = 0
+    /// The verification run alone (0 when it did not run).
+    package var verificationSeconds: Double = 0
 
     enum CodingKeys: String, CodingKey {
         case attempt, backend, model, stop, failure, transcript, changes, diff, rejection, verification, passed, explanation
         case costUSD = "cost_usd"
+        case durationSeconds = "duration_seconds"
+        case verificationSeconds = "verification_seconds"
     }
 }
 
@@ -96,6 +102,7 @@ package struct AutofixLoop: RunFixer {
                 break
             }
             attempt += 1
+            let attemptStarted = ContinuousClock.now
             var attemptLogger = logger
             attemptLogger[metadataKey: "attempt"] = "\(attempt)"
             let directory = request.attemptsDirectory.appendingPathComponent(String(attempt))
@@ -135,11 +142,13 @@ package struct AutofixLoop: RunFixer {
                 reason = "rejected: \(rejection)"
             } else {
                 let verification: Verification
+                let verificationStarted = ContinuousClock.now
                 do {
                     verification = try await verify(workspace)
                 } catch {
                     verification = Verification(passed: false, summary: "the verification run failed to run: \(error)")
                 }
+                record.verificationSeconds = Units.seconds(ContinuousClock.now - verificationStarted)
                 record.verification = verification
                 if verification.passed, let before = request.failingTests, before.total > 0,
                    (verification.tests?.total ?? 0) < before.total {
@@ -148,6 +157,7 @@ package struct AutofixLoop: RunFixer {
                     reason = "rejected: \(rejection)"
                 } else if verification.passed {
                     record.passed = true
+                    record.durationSeconds = Units.seconds(ContinuousClock.now - attemptStarted)
                     records.append(record)
                     Self.write(records, to: request.attemptsFile, logger: logger)
                     return FixResult(outcome: .fixed(workspace: workspace, changes: changes, explanation: masker.mask(work.explanation),
@@ -163,6 +173,7 @@ package struct AutofixLoop: RunFixer {
                 feedback = AutofixPrompt.feedback(attempt: attempt, reason: reason, verification: record.verification,
                                                   diff: record.diff, masker: masker)
             }
+            record.durationSeconds = Units.seconds(ContinuousClock.now - attemptStarted)
             records.append(record)
             Self.write(records, to: request.attemptsFile, logger: logger)
             attemptLogger.info("autofix attempt failed", metadata: ["reason": "\(masker.mask(reason))"])

@@ -232,7 +232,7 @@ package struct FixAttemptSummary: Codable, Sendable, Equatable {
                 cacheReadTokens: usage?["cache_read_input_tokens"] as? Int ?? 0,
                 cacheWriteTokens: usage?["cache_creation_input_tokens"] as? Int ?? 0,
                 turns: (transcript?["turns"] as? [Any])?.count ?? 0, toolCalls: (transcript?["tool_calls"] as? [Any])?.count ?? 0,
-                durationSeconds: (transcript?["duration_seconds"] as? NSNumber)?.doubleValue)
+                durationSeconds: ((record["duration_seconds"] ?? transcript?["duration_seconds"]) as? NSNumber)?.doubleValue)
         }
     }
 }
