@@ -21,7 +21,7 @@ SWIFT_FLAGS ?= -Xswiftc -warnings-as-errors --explicit-target-dependency-import-
 PUSHBOX := $(CURDIR)/.build/debug/pushbox
 export PUSHBOX
 
-.PHONY: help setup build image vm-images test demo bench clean
+.PHONY: help setup build image image-claude vm-images test demo bench clean
 
 # Guest images of the shipped QEMU profiles, cached outside the repo (a no-op when up to date).
 VM_IMAGES ?= /var/cache/pushbox/vm-images
@@ -42,11 +42,14 @@ build: setup ## Build the pushbox CLI (debug) into .build/debug/pushbox
 image: build ## Build the container images under sandbox/ (pushbox image build; cached)
 	"$(PUSHBOX)" image build
 
+image-claude: build ## Build pushbox/claude:bookworm (the Claude Code CLI, for autofix.backend claude-code; cached)
+	"$(PUSHBOX)" image build claude
+
 vm-images: build ## Build the guest images of linux-x86_64 and linux-aarch64 into $(VM_IMAGES) (cached)
 	"$(PUSHBOX)" vm build linux-x86_64 --images "$(VM_IMAGES)"
 	"$(PUSHBOX)" vm build linux-aarch64 --images "$(VM_IMAGES)"
 
-test: image vm-images ## Run every test (swift test) against the built CLI, the job image and the guest images
+test: image image-claude vm-images ## Run every test (swift test) against the built CLI, the job images and the guest images
 	@# --no-parallel: the end-to-end tests wait on real processes and would starve the in-process servers
 	@# (the fake model API) of the two cooperative threads this machine has.
 	PUSHBOX_BIN="$(PUSHBOX)" $(SWIFT) test $(SWIFT_FLAGS) --no-parallel

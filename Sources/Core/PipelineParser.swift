@@ -35,7 +35,7 @@ package enum PipelineParser {
             case "resources": spec.resources = try resources(reader, value)
             case "network":
                 let text = try reader.string(value, "network")
-                guard let mode = NetworkMode(rawValue: text) else {
+                guard let mode = NetworkMode(rawValue: text), mode != .hostLoopback else {
                     throw reader.fail(value, "network must be none or egress, found \"\(text)\"")
                 }
                 spec.network = mode

@@ -20,6 +20,8 @@ package struct RunnerConfig: Sendable, Equatable {
         /// US dollars per million tokens by model id (prefix match, see `PriceTable`); merged over the
         /// built-in table.
         package var prices: [String: ModelRate] = [:]
+        /// The image of the claude-code backend's container (has `claude` on PATH).
+        package var image = "pushbox/claude:bookworm"
         /// Author and committer of autofix commits (`author: "Name <email>"`).
         package var authorName = "Pushbox Autofix"
         package var authorEmail = "autofix@pushbox.invalid"
@@ -119,7 +121,7 @@ package struct RunnerConfig: Sendable, Equatable {
     private static func autofix(_ reader: YAMLReader, _ node: Node) throws -> Autofix {
         var result = Autofix()
         let allowed = ["backend", "model", "api_key_env", "max_attempts", "max_turns", "max_cost_usd", "wall_time", "base_url",
-                       "command", "prices", "author"]
+                       "command", "prices", "author", "image"]
         for (key, value, _) in try reader.mapping(node, "autofix", allowed: allowed) {
             switch key {
             case "backend":
@@ -136,6 +138,7 @@ package struct RunnerConfig: Sendable, Equatable {
                 result.baseURL = try reader.nonEmptyString(value, "autofix.base_url")
                 while result.baseURL?.hasSuffix("/") == true { result.baseURL?.removeLast() }
             case "command": result.command = try reader.nonEmptyString(value, "autofix.command")
+            case "image": result.image = try reader.nonEmptyString(value, "autofix.image")
             case "author":
                 let text = try reader.nonEmptyString(value, "autofix.author")
                 guard let author = Autofix.parseAuthor(text) else {

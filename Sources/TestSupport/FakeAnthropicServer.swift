@@ -22,7 +22,11 @@ import Synchronization
 ///    With nothing scripted it answers 500 with `x-should-retry: false`.
 ///
 /// Requests are recorded (headers and raw body, with the status answered) for assertions.
-/// Streaming (`"stream": true`) is not implemented and answers 400.
+/// With `"stream": true` a scripted reply is sent as server-sent events, as the API streams (notes §8):
+/// `message_start`, `ping`, per block `content_block_start` / `text_delta` or `input_json_delta` (tool
+/// input in two pieces) / `content_block_stop`, then `message_delta` (stop reason, output tokens) and
+/// `message_stop`. Errors are JSON with their status, as the API answers before a stream begins. The
+/// Claude Code CLI always streams (and calls `/v1/messages?beta=true`).
 package final class FakeAnthropicServer: Sendable {
     package static let apiVersions: Set<String> = ["2023-06-01", "2026-10-21"]
 
@@ -122,6 +126,7 @@ package final class FakeAnthropicServer: Sendable {
 
         if let failure = FakeAPIValidation.check(headers: recorded, apiKey: apiKey) ?? FakeAPIValidation.check(body: recorded, countTokens: countTokens) {
             record(failure.status)
+            state.withLock { $0.requests[index].validationFailure = failure.message }
             return Self.errorResponse(failure.status, failure.type, failure.message, requestID: requestID)
         }
         if countTokens {
@@ -148,7 +153,16 @@ package final class FakeAnthropicServer: Sendable {
                     state.nextID += 1
                     return state.nextID
                 }
-                return Self.jsonResponse(200, reply.json(id: "msg_fake_\(id)", model: model), headers: ["request-id": requestID])
+                let message = reply.json(id: "msg_fake_\(id)", model: model)
+                if (try? FakeJSON.parse(recorded.body))?["stream"]?.bool == true {
+                    var fields = HTTPFields()
+                    fields[.contentType] = "text/event-stream"
+                    fields[.cacheControl] = "no-cache"
+                    if let name = HTTPField.Name("request-id") { fields[name] = requestID }
+                    return Response(status: .ok, headers: fields,
+                                    body: .init(byteBuffer: ByteBuffer(string: FakeStream.events(message))))
+                }
+                return Self.jsonResponse(200, message, headers: ["request-id": requestID])
             case .error(let status, let type, let message, let extra):
                 record(status)
                 return Self.errorResponse(status, type, message, requestID: requestID, headers: extra)
@@ -185,6 +199,57 @@ package final class FakeAnthropicServer: Sendable {
             if let name = HTTPField.Name(name) { fields[name] = value }
         }
         return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body.encoded())))
+    }
+}
+
+/// A complete message as the API streams it (server-sent events, notes §8).
+enum FakeStream {
+    static func events(_ message: FakeJSON) -> String {
+        var out = ""
+        func event(_ name: String, _ data: FakeJSON) {
+            out += "event: \(name)\ndata: \(String(decoding: data.encoded(), as: UTF8.self))\n\n"
+        }
+        var start = message.object ?? [:]
+        let blocks = start["content"]?.array ?? []
+        let usage = start["usage"] ?? .object([:])
+        start["content"] = .array([])
+        start["stop_reason"] = .null
+        start["stop_sequence"] = .null
+        var startUsage = usage.object ?? [:]
+        startUsage["output_tokens"] = 1
+        start["usage"] = .object(startUsage)
+        event("message_start", .object(["type": "message_start", "message": .object(start)]))
+        event("ping", .object(["type": "ping"]))
+        for (index, block) in blocks.enumerated() {
+            let type = block["type"]?.string ?? "text"
+            switch type {
+            case "tool_use":
+                var opening = block.object ?? [:]
+                opening["input"] = .object([:])
+                event("content_block_start", .object(["type": "content_block_start", "index": .int(index), "content_block": .object(opening)]))
+                let input = String(decoding: (block["input"] ?? .object([:])).encoded(), as: UTF8.self)
+                let middle = input.index(input.startIndex, offsetBy: input.count / 2)
+                for piece in [String(input[..<middle]), String(input[middle...])] {
+                    event("content_block_delta", .object(["type": "content_block_delta", "index": .int(index),
+                                                          "delta": .object(["type": "input_json_delta", "partial_json": .string(piece)])]))
+                }
+            case "text":
+                event("content_block_start", .object(["type": "content_block_start", "index": .int(index),
+                                                      "content_block": .object(["type": "text", "text": "", "citations": .null])]))
+                event("content_block_delta", .object(["type": "content_block_delta", "index": .int(index),
+                                                      "delta": .object(["type": "text_delta", "text": block["text"] ?? ""])]))
+            default:
+                event("content_block_start", .object(["type": "content_block_start", "index": .int(index), "content_block": block]))
+            }
+            event("content_block_stop", .object(["type": "content_block_stop", "index": .int(index)]))
+        }
+        event("message_delta", .object([
+            "type": "message_delta",
+            "delta": .object(["stop_reason": message["stop_reason"] ?? .null, "stop_sequence": message["stop_sequence"] ?? .null]),
+            "usage": .object(["output_tokens": usage["output_tokens"] ?? 0]),
+        ]))
+        event("message_stop", .object(["type": "message_stop"]))
+        return out
     }
 }
 
@@ -226,6 +291,8 @@ package struct RecordedRequest: Sendable {
     package var body: Data
     /// What the fake answered; -1 for a dropped connection.
     package var responseStatus: Int
+    /// The message of the 4xx the validation answered, when it refused the request.
+    package var validationFailure: String? = nil
 
     /// The first value of header `name` (case-insensitive).
     package func header(_ name: String) -> String? {

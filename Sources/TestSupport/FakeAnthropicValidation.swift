@@ -152,7 +152,7 @@ enum FakeAPIValidation {
             guard let value = maxTokens.int else { return .invalid("max_tokens: Input should be a valid integer") }
             guard value >= 0 else { return .invalid("max_tokens: Input should be greater than or equal to 0") }
         }
-        if body["stream"]?.bool == true { return .invalid("stream: the fake server does not implement streaming") }
+        if let stream = body["stream"], stream.bool == nil { return .invalid("stream: Input should be a valid boolean") }
         for key in ["temperature", "top_p"] {
             if let value = body[key] {
                 guard let number = value.number else { return .invalid("\(key): Input should be a valid number") }
@@ -245,7 +245,9 @@ enum FakeAPIValidation {
     static func checkMessages(_ messages: [FakeJSON]) -> FakeAPIFailure? {
         for (index, message) in messages.enumerated() {
             guard let object = message.object else { return .invalid("messages.\(index): Input should be a valid dictionary") }
-            for key in object.keys.sorted() where key != "role" && key != "content" {
+            // `system` role messages (SDK 2.12, Claude Code 2.1) may carry their own `output_config` [obs].
+            let messageKeys: Set<String> = object["role"]?.string == "system" ? ["role", "content", "output_config"] : ["role", "content"]
+            for key in object.keys.sorted() where !messageKeys.contains(key) {
                 return .invalid("messages.\(index).\(key): Extra inputs are not permitted")
             }
             guard let role = object["role"]?.string else { return .invalid("messages.\(index).role: Field required") }

@@ -214,6 +214,33 @@ struct PythonSDKFidelityTests {
             #expect(server.requests.first?.header("anthropic-version") == "2026-10-21")
         }
     }
+
+    @Test("streaming: the SDK's stream accumulator rebuilds the scripted message from the fake's events")
+    func theSDKReadsTheStream() async throws {
+        try await withFakeServer { server in
+            server.enqueue(.reply(FakeReply(content: [.text("Editing."), .toolUse(id: "toolu_s1", name: "Edit",
+                                                                                      input: #"{"file_path":"/workspace/hello.c","old_string":"a-b","new_string":"a+b"}"#)],
+                                            stopReason: "tool_use", usage: FakeUsage(inputTokens: 700, outputTokens: 33))))
+            let script = """
+                import anthropic, sys
+                c = anthropic.Anthropic(base_url=sys.argv[1], api_key=sys.argv[2], max_retries=0)
+                tools = [{"name": "Edit", "description": "Edit", "input_schema": {"type": "object", "properties": {}}}]
+                with c.messages.stream(model="claude-sonnet-5-5", max_tokens=256, tools=tools,
+                                       messages=[{"role": "user", "content": "fix it"}]) as stream:
+                    kinds = [event.type for event in stream]
+                    m = stream.get_final_message()
+                print("events", ",".join(k for k in kinds if not k.startswith("input_json") and k != "text"))
+                print("final", m.stop_reason, m.content[0].text, m.content[1].name, m.content[1].input["new_string"], m.usage.input_tokens, m.usage.output_tokens)
+                """
+            let arguments = [server.baseURL, server.apiKey]
+            let output = try await onOwnThread { Result { try PythonSDK.run(script, arguments: arguments) } }.get()
+            let lines = output.split(separator: "\n").map(String.init)
+            #expect(lines.contains("final tool_use Editing. Edit a+b 700 33"), "\(output)")
+            #expect(lines.first { $0.hasPrefix("events ") }?.contains("message_start") == true, "\(output)")
+            #expect(lines.first { $0.hasPrefix("events ") }?.hasSuffix("message_stop") == true, "\(output)")
+            #expect(server.requests.first?.json?["stream"]?.bool == true)
+        }
+    }
 }
 
 enum PythonSDK {

@@ -224,6 +224,46 @@ struct AutofixTests {
         #expect(fake.requests.isEmpty)
     }
 
+    @Test("claude-code backend: the real Claude Code CLI in its container fixes the bug against the fake API")
+    func claudeCodeBackend() async throws {
+        let fake = try await FakeAnthropicServer.start()
+        defer { Task { await fake.stop() } }
+        let pushbox = try DaemonFixture(config: """
+            autofix:
+              backend: claude-code
+              base_url: \(fake.baseURL)
+              api_key_env: PUSHBOX_TEST_ANTHROPIC_KEY
+              model: claude-sonnet-5-5
+            """)
+        try pushbox.startDaemon(environment: ["PUSHBOX_TEST_ANTHROPIC_KEY": fake.apiKey, "DEPLOY_TOKEN": Self.secret])
+        let repo = try pushbox.makeRepo()
+        try Self.buggyProject(in: repo, pipeline: Projects.defaultPipeline + "\nsecrets: [DEPLOY_TOKEN]\n")
+        // The CLI streams; its Edit tool takes an absolute path (the workspace is /workspace in its container).
+        fake.enqueue(
+            .toolUse([(id: "toolu_cc1", name: "Edit", input: #"{"file_path":"/workspace/hello.c","old_string":"a-b","new_string":"a+b"}"#)]),
+            .text("Fixed add: it subtracted."))
+        let (sha, run, note) = try Self.pushAndWait(pushbox, repo)
+        #expect(run.state == .failed)
+        #expect(run.autofix?.hasPrefix("passed autofix/main/\(sha.prefix(8)) (1 attempt, $") == true, "\(run)\n\(pushbox.daemonOutput().suffix(3000))")
+        #expect(note.contains("autofix: passed autofix/main/"))
+        try Self.checkFixBranch(repo, sha: sha, run: run.id, attempts: 1)
+        let records = try Self.attempts(pushbox, run: run.id)
+        #expect(records.first?["backend"] as? String == "claude-code")
+        #expect((records.first?["stop"] as? String)?.hasPrefix("completed (2 turns)") == true, "\(records)")
+        // What went over the wire came from the CLI itself, through the container's route to the host.
+        let requests = fake.requests
+        #expect(requests.count == 2, "\(requests.map { "\($0.path) \($0.responseStatus) \($0.validationFailure ?? "")" })")
+        #expect(requests.allSatisfy { $0.path == "/v1/messages?beta=true" && $0.responseStatus == 200 })
+        #expect(requests.allSatisfy { $0.header("user-agent")?.hasPrefix("claude-cli/") == true && $0.json?["stream"]?.bool == true })
+        #expect(requests[1].bodyText.contains("toolu_cc1") && requests[1].bodyText.contains("tool_result"))
+        // The secret never reaches the model; the key never reaches Pushbox's records.
+        #expect(!requests.contains { $0.bodyText.contains(Self.secret) })
+        let log = try String(contentsOf: pushbox.home.appendingPathComponent("runs/\(run.id)/attempts/1/claude-code.log"), encoding: .utf8)
+        #expect(log.contains("\"type\":\"result\""))
+        let attemptsFile = try String(contentsOf: pushbox.home.appendingPathComponent("runs/\(run.id)/fix_attempts.json"), encoding: .utf8)
+        for text in [log, attemptsFile, pushbox.daemonOutput()] { #expect(!text.contains(fake.apiKey)) }
+    }
+
     @Test("command backend: a shell script fixes the bug")
     func commandBackend() throws {
         let pushbox = try DaemonFixture(config: """

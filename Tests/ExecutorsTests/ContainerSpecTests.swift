@@ -55,6 +55,16 @@ struct ContainerSpecTests {
             == ContainerSpec.createBody(for: testCase.run, engine: testCase.engine))
     }
 
+    @Test("network modes: none, the default bridge, and slirp4netns with the host's loopback (runner-internal)", arguments: [
+        (NetworkMode.none, "\"NetworkMode\":\"none\""),
+        (.egress, "\"NetworkMode\":\"bridge\""),
+        (.hostLoopback, "\"NetworkMode\":\"slirp4netns:allow_host_loopback=true\""),
+    ])
+    func networkModes(_ mode: NetworkMode, _ fragment: String) {
+        let run = RunSpec(runID: 1, image: "pushbox/claude:bookworm", workspace: URL(fileURLWithPath: "/w"), network: mode)
+        #expect(String(decoding: ContainerSpec.createBody(for: run, engine: .podman), as: UTF8.self).contains(fragment))
+    }
+
     @Test("a custom command replaces the keep-alive command")
     func customCommand() throws {
         let run = RunSpec(runID: 1, image: "i", workspace: URL(fileURLWithPath: "/w"))

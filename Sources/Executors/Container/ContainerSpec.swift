@@ -27,6 +27,16 @@ package enum ContainerSpec {
     }
 
     /// `POST /containers/create` body for the run's long-lived container. Deterministic (sorted keys).
+    /// `none`: only `lo`; `egress`: the engine's default bridge; `hostLoopback`: slirp4netns with the host's
+    /// loopback reachable at 10.0.2.2 (podman only), for the claude-code backend's model API.
+    static func networkMode(_ mode: NetworkMode) -> String {
+        switch mode {
+        case .none: "none"
+        case .egress: "bridge"
+        case .hostLoopback: "slirp4netns:allow_host_loopback=true"
+        }
+    }
+
     package static func createBody(for run: RunSpec, command: [String] = keepAliveCommand, engine: EngineFlavor) -> Data {
         let memory = run.resources.memoryBytes
         let body = CreateBody(
@@ -38,7 +48,7 @@ package enum ContainerSpec {
             labels: labels(for: run),
             hostConfig: HostConfig(
                 binds: ["\(run.workspace.path):\(workspacePath):rw"],
-                networkMode: run.network == .egress ? "bridge" : "none",
+                networkMode: networkMode(run.network),
                 readonlyRootfs: true,
                 tmpfs: [
                     "/tmp": "rw,nosuid,nodev,size=\(memory),mode=1777",

@@ -1,0 +1,56 @@
+import Agent
+import Core
+import Foundation
+import Testing
+
+@Suite("claude-code backend: pure translation")
+struct ClaudeCodeInvocationTests {
+    @Test("a loopback API is reached through slirp4netns at 10.0.2.2; any other through the default network", arguments: [
+        ("http://127.0.0.1:41234", "http://10.0.2.2:41234", NetworkMode.hostLoopback),
+        ("http://localhost:8080/", "http://10.0.2.2:8080/", .hostLoopback),
+        ("https://api.anthropic.com", "https://api.anthropic.com", .egress),
+        ("https://gateway.example.org:8443/anthropic", "https://gateway.example.org:8443/anthropic", .egress),
+    ])
+    func endpoint(_ base: String, _ url: String, _ network: NetworkMode) {
+        let endpoint = ClaudeCodeInvocation.endpoint(baseURL: base)
+        #expect(endpoint.url == url && endpoint.network == network)
+    }
+
+    @Test("the command line reads the prompt from stdin, asks for JSON, bounds turns and budget, allows the tools")
+    func commandLine() {
+        let line = ClaudeCodeInvocation.commandLine(model: "claude-sonnet-5-5", maxTurns: 30, maxBudgetUSD: 1.234)
+        #expect(line.hasPrefix("printf '%s' \"$PUSHBOX_PROMPT\" | { unset PUSHBOX_PROMPT; claude -p --output-format json --max-turns 30 --model claude-sonnet-5-5 --allowedTools Read,Edit,Write,Glob,Grep,Bash --max-budget-usd 1.23 2>/tmp/claude.stderr; }"))
+        #expect(line.hasSuffix("exit $rc"))
+        #expect(ClaudeCodeInvocation.commandLine(model: "it's", maxTurns: 1, maxBudgetUSD: 0).contains("--model 'it'\\''s'"))
+        #expect(ClaudeCodeInvocation.commandLine(model: "m", maxTurns: 1, maxBudgetUSD: 0).contains("--max-budget-usd 0.01"))
+    }
+
+    @Test("the environment: key, endpoint, no telemetry or auto-update, bounded retries, the prompt")
+    func environment() {
+        let env = ClaudeCodeInvocation.environment(apiKey: "sk-ant-x", baseURL: "http://10.0.2.2:1", prompt: "fix it")
+        #expect(env["ANTHROPIC_API_KEY"] == "sk-ant-x" && env["ANTHROPIC_BASE_URL"] == "http://10.0.2.2:1")
+        #expect(env["DISABLE_TELEMETRY"] == "1" && env["DISABLE_AUTOUPDATER"] == "1" && env["CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC"] == "1")
+        #expect(env["CLAUDE_CODE_MAX_RETRIES"] == "3" && env["HOME"] == "/home/ci" && env["PUSHBOX_PROMPT"] == "fix it")
+    }
+
+    @Test("result JSON: success, API error reported as subtype success, max turns, no result at all")
+    func results() {
+        let ok = ClaudeCodeInvocation.work(output: """
+            some noise
+            {"type":"result","subtype":"success","is_error":false,"result":"Fixed add.","num_turns":2,"total_cost_usd":0.0123,"terminal_reason":"completed"}
+            """, exitCode: 0)
+        #expect(ok.failure == nil && ok.explanation == "Fixed add." && ok.costUSD == 0.0123 && ok.stop == "completed (2 turns)")
+        let apiError = ClaudeCodeInvocation.work(output: """
+            {"type":"result","subtype":"success","is_error":true,"result":"API Error: 529 Overloaded","num_turns":1,"total_cost_usd":0,"terminal_reason":"api_error"}
+            """, exitCode: 1)
+        #expect(apiError.failure == "claude-code: api_error: API Error: 529 Overloaded" && apiError.stop == "api_error (1 turn)")
+        let turns = ClaudeCodeInvocation.work(output: """
+            {"type":"result","subtype":"error_max_turns","is_error":true,"num_turns":3,"errors":["Reached maximum number of turns (3)"]}
+            """, exitCode: 1)
+        #expect(turns.failure == "claude-code: error_max_turns: Reached maximum number of turns (3)")
+        let budget = ClaudeCodeInvocation.work(output: #"{"type":"result","is_error":true,"terminal_reason":"max_budget","num_turns":4}"#, exitCode: 1)
+        #expect(budget.costBudgetReached)
+        let nothing = ClaudeCodeInvocation.work(output: "claude: command not found\n", exitCode: 127)
+        #expect(nothing.failure?.hasPrefix("the Claude Code CLI exited 127 without a result: claude: command not found") == true)
+    }
+}
