@@ -21,7 +21,7 @@ enum Pages {
             """)
     }
 
-    static func run(_ run: Run, home: RunnerHome) -> String {
+    static func run(_ run: Run, home: RunnerHome, attempts: [FixAttemptSummary] = []) -> String {
         var body = """
             <p><a href="/">all runs</a></p>
             <h1 class="\(run.state.rawValue)">run #\(run.id): \(run.state.rawValue)</h1>
@@ -29,6 +29,21 @@ enum Pages {
             """
         if let message = run.message { body += "<pre class=\"message\">\(escape(message))</pre>" }
         if let autofix = run.autofix { body += "<p class=\"autofix\">autofix: \(escape(autofix))</p>" }
+        if !attempts.isEmpty {
+            let rows = attempts.map { a in
+                let outcome = a.passed ? "passed" : "failed: \(a.rejection ?? a.verification ?? a.stop)"
+                return "<tr class=\"\(a.passed ? "passed" : "failed")\"><td>\(a.attempt)</td><td>\(escape(a.backend))</td><td>\(escape(a.model))</td>"
+                    + "<td>\(escape(outcome))</td><td>\(a.turns)</td><td>\(a.toolCalls)</td><td>\(a.inputTokens) / \(a.outputTokens)</td>"
+                    + "<td>\(String(format: "$%.2f", a.costUSD))</td><td>\(a.durationSeconds.map { String(format: "%.1fs", $0) } ?? "")</td></tr>"
+                    + (a.diff.isEmpty ? "" : "<tr><td></td><td colspan=\"8\"><details><summary>diff</summary><pre>\(escape(a.diff))</pre></details></td></tr>")
+            }.joined(separator: "\n")
+            body += """
+                <h2>autofix attempts</h2>
+                <table><tr><th>#</th><th>backend</th><th>model</th><th>outcome</th><th>turns</th><th>tool calls</th><th>tokens in / out</th><th>cost</th><th>time</th></tr>
+                \(rows)
+                </table>
+                """
+        }
         for step in run.steps {
             var title = "\(escape(step.name)): \(step.state.rawValue)"
             if let duration = step.duration { title += " in \(Units.format(duration))" }

@@ -156,6 +156,48 @@ struct RoutesTests {
         #expect(world.executor.undestroyed == 0)
     }
 
+    @Test("attempts and VM entries: the attempts endpoint, the run page, a VM entry's log")
+    func attemptsAndVMs() async throws {
+        let world = try await World()
+        defer { world.directory.remove() }
+        let store = world.context.store
+        let app = try #require(try store.repo(named: "app"))
+        let run = try store.enqueue(repo: app, update: RefUpdate(oldSHA: RefUpdate.zeroSHA, newSHA: String(repeating: "a", count: 40),
+                                                                  ref: "refs/heads/main"), source: "hook").run
+        try store.setFixAttempts(runID: run.id, [
+            FixAttemptSummary(attempt: 1, backend: "anthropic", model: "claude-sonnet-5-5", stop: "end_turn", passed: false,
+                              verification: "step test failed (exit 2)", diff: "-a <b>\n+c", costUSD: 0.02, turns: 3, toolCalls: 4),
+        ])
+        try store.setVMs(runID: run.id, tree: .pushed, [VMResult(position: 0, profile: "linux-x86_64", command: "make test", state: .passed)])
+        let logs = world.context.home.run(run.id).logs
+        try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
+        try Data("guest says hi\n".utf8).write(to: logs.appendingPathComponent("vm-linux-x86_64.log"))
+        try await world.app(trusted: false).test(.router) { client in
+            try await client.execute(uri: "/api/v1/runs/\(run.id)/attempts", method: .get) { response in
+                #expect(response.status == .ok)
+                let json = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any]
+                let attempts = json?["attempts"] as? [[String: Any]]
+                #expect(attempts?.first?["verification"] as? String == "step test failed (exit 2)")
+                #expect(attempts?.first?["tool_calls"] as? Int == 4)
+            }
+            try await client.execute(uri: "/runs/\(run.id)", method: .get) { response in
+                let page = String(buffer: response.body)
+                #expect(page.contains("autofix attempts") && page.contains("failed: step test failed (exit 2)"))
+                #expect(page.contains("-a &lt;b&gt;") && !page.contains("<b>"), "the diff is escaped")
+                #expect(page.contains("vm linux-x86_64: passed") && page.contains("guest says hi"))
+            }
+            try await client.execute(uri: "/api/v1/runs/\(run.id)/logs/vm-linux-x86_64", method: .get) { response in
+                #expect(response.status == .ok && String(buffer: response.body) == "guest says hi\n")
+            }
+            try await client.execute(uri: "/api/v1/runs/\(run.id)/logs/vm-windows-11", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+            try await client.execute(uri: "/api/v1/runs/999/attempts", method: .get) { response in
+                #expect(response.status == .notFound)
+            }
+        }
+    }
+
     @Test func badInputGetsClearErrors() async throws {
         let world = try await World()
         defer { world.directory.remove() }
