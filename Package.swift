@@ -24,6 +24,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         .target(name: "Core", dependencies: [
             .product(name: "Logging", package: "swift-log"),
@@ -44,7 +45,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "Reports", dependencies: [
-            "Core", "Git",
+            "Core", "Git", "Store", "HTTP", "CCrypto",
+            .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "Pipeline", dependencies: [
             "Core", "Git", "Store",

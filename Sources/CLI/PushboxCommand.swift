@@ -12,7 +12,7 @@ package struct PushboxCommand: AsyncParsableCommand {
         version: version,
         subcommands: [
             Init.self, RepoCommand.self, Serve.self, HookCommand.self, RunCommand.self, Runs.self, Status.self,
-            Logs.self, Cancel.self, Retry.self, ImageCommand.self, VMCommand.self, Doctor.self, Token.self,
+            Logs.self, Cancel.self, Retry.self, ImageCommand.self, VMCommand.self, ReportsCommand.self, Doctor.self, Token.self,
         ]
     )
 

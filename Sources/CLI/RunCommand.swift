@@ -49,6 +49,8 @@ struct RunCommand: AsyncParsableCommand {
                 await driver.execute(run, logger: logger)
             } onCancel: {}
             await follower.value
+            // Webhooks of this run: one try now; what fails stays in the outbox for the daemon to retry.
+            await runtime.outbox.sendDue()
             await runtime.shutdown()
             printErr(Output.describe(finished, url: config.url))
             switch finished.state {

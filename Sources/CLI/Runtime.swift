@@ -14,6 +14,8 @@ struct Runtime {
     let engine: ResolvedEngine
     let executor: ContainerExecutor
     let vms: VMCatalog
+    /// Sends `reports:` webhooks from the store's outbox; started by `serve`.
+    let outbox: DeliveryOutbox
 
     static func openStore(_ home: RunnerHome) throws -> RunStore {
         try FileManager.default.createDirectory(at: home.root, withIntermediateDirectories: true)
@@ -42,13 +44,19 @@ struct Runtime {
         }
         let executor = ContainerExecutor(engine: engine.client, flavor: engine.flavor, labels: ["pushbox.home": home.root.path])
         let vms = try vmCatalog(home: home, config: config)
+        let store = try openStore(home)
+        let outbox = DeliveryOutbox(store: store, environment: ProcessInfo.processInfo.environment, logger: logger)
+        let reporters: [any RunReporter] = [
+            GitNoteReporter(baseURL: config.url, logger: logger),
+            WebhookReporter(reports: config.reports, store: store, outbox: outbox, baseURL: config.url, logger: logger),
+        ]
         let environment = RunEnvironment(
-            home: home, config: config, store: try openStore(home), executor: executor,
-            reporters: [GitNoteReporter(baseURL: config.url, logger: logger)], testReader: TestCountReader(),
+            home: home, config: config, store: store, executor: executor,
+            reporters: reporters, testReader: TestCountReader(),
             hub: LogHub(), processEnvironment: ProcessInfo.processInfo.environment,
             fixer: makeFixer(config: config.autofix, executor: executor, environment: ProcessInfo.processInfo.environment, logger: logger),
             vms: vms)
-        return Runtime(environment: environment, engine: engine, executor: executor, vms: vms)
+        return Runtime(environment: environment, engine: engine, executor: executor, vms: vms, outbox: outbox)
     }
 
     /// VM profiles from runner config `vm.profiles` (default `<install dir>/vm-profiles`), images in
@@ -95,8 +103,9 @@ struct Runtime {
         }
     }
 
-    /// Stops the podman service this process started, if any.
+    /// Stops the outbox and the podman service this process started, if any.
     func shutdown() async {
+        await outbox.stop()
         await engine.service?.stop()
     }
 }

@@ -5,6 +5,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Pipeline
+import Reports
 import Server
 
 struct Serve: AsyncParsableCommand {
@@ -71,6 +72,7 @@ struct Serve: AsyncParsableCommand {
                 logger: logger)
             local.addServices(network)
             await scheduler.start()
+            await runtime.outbox.start()
             do {
                 try await local.runService()
             } catch {

@@ -37,4 +37,10 @@ package protocol TestResultReader: Sendable {
 package protocol RunReporter: Sendable {
     /// Called when a run reaches a final state (and with the repository's path on disk).
     func runFinished(_ run: Run, repoPath: String) async
+    /// Called when a run was queued (`.queued`) or has started (`.started`). Default: nothing.
+    func runChanged(_ run: Run, event: RunEvent) async
+}
+
+extension RunReporter {
+    package func runChanged(_ run: Run, event: RunEvent) async {}
 }

@@ -48,6 +48,22 @@ package struct RunnerConfig: Sendable, Equatable {
         }
     }
 
+    /// One entry of `reports:`. Only `webhook` is in this version.
+    package struct Report: Sendable, Equatable {
+        package enum Event: String, Sendable, CaseIterable { case queued, started, finished }
+        package var type = "webhook"
+        package var url = ""
+        /// Name of the environment variable holding the HMAC secret (never the secret itself).
+        package var secretEnv: String?
+        package var events: [Event] = [.finished]
+        /// Registered repository names this reporter is for; empty: all.
+        package var repos: [String] = []
+        /// Retries stop when a delivery is older than this.
+        package var retryFor: Duration = .seconds(24 * 3600)
+        /// Wait before the first retry; doubles per attempt, at most an hour.
+        package var backoff: Duration = .seconds(10)
+    }
+
     package struct VM: Sendable, Equatable {
         package var profiles: String?
         package var images: String?
@@ -66,6 +82,7 @@ package struct RunnerConfig: Sendable, Equatable {
     package var reconcileEvery: Duration = .seconds(60)
     package var autofix = Autofix()
     package var vm = VM()
+    package var reports: [Report] = []
 
     package init() {}
 
@@ -105,9 +122,8 @@ package struct RunnerConfig: Sendable, Equatable {
                     }
                 }
             case "reports":
-                // Refused rather than ignored: a user must not believe webhooks or commit statuses are sent.
-                _ = value
-                throw reader.fail(keyNode, "reports: (webhooks, forge commit statuses) is not supported by this version of pushbox yet; remove it")
+                _ = keyNode
+                config.reports = try reader.sequence(value, "reports", max: 32).map { try report(reader, $0) }
             default: fatalError("unhandled runner config key \(key)")
             }
         }
@@ -116,6 +132,43 @@ package struct RunnerConfig: Sendable, Equatable {
             throw SpecError(file: file, line: 0, column: 0, message: "autofix.backend is command but autofix.command is not set")
         }
         return config
+    }
+
+    private static func report(_ reader: YAMLReader, _ node: Node) throws -> Report {
+        var result = Report()
+        var typeNode: Node?
+        for (key, value, _) in try reader.mapping(node, "reports entry", allowed: ["type", "url", "secret_env", "events", "repos", "retry_for", "backoff", "token_env"]) {
+            switch key {
+            case "type":
+                result.type = try reader.nonEmptyString(value, "reports type")
+                typeNode = value
+            case "url":
+                result.url = try reader.nonEmptyString(value, "reports url")
+                guard result.url.hasPrefix("http://") || result.url.hasPrefix("https://") else {
+                    throw reader.fail(value, "reports url must start with http:// or https://, found \"\(result.url)\"")
+                }
+            case "secret_env": result.secretEnv = try reader.nonEmptyString(value, "reports secret_env")
+            case "events":
+                result.events = try reader.strings(value, "reports events", max: 3).map { name in
+                    guard let event = Report.Event(rawValue: name) else {
+                        throw reader.fail(value, "reports events: \"\(name)\" is not one of queued, started, finished")
+                    }
+                    return event
+                }
+            case "repos": result.repos = try reader.strings(value, "reports repos", max: 1000)
+            case "retry_for": result.retryFor = try reader.duration(value, "reports retry_for")
+            case "backoff": result.backoff = try reader.duration(value, "reports backoff")
+            default:
+                // token_env belongs to the forge reporters, which are not in this version.
+                throw reader.fail(value, "reports token_env: forge commit statuses (gitea, github, gitlab) are not in this version yet")
+            }
+        }
+        guard result.type == "webhook" else {
+            // Refused rather than ignored: a user must not believe commit statuses are sent.
+            throw reader.fail(typeNode ?? node, "reports type \"\(result.type)\": only webhook is in this version (gitea, github and gitlab commit statuses are not yet)")
+        }
+        guard !result.url.isEmpty else { throw reader.fail(node, "a reports entry needs url:") }
+        return result
     }
 
     private static func autofix(_ reader: YAMLReader, _ node: Node) throws -> Autofix {

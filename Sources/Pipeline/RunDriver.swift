@@ -66,6 +66,8 @@ package struct RunDriver: Sendable {
         logger[metadataKey: "run"] = "\(run.id)"
         let files = environment.home.run(run.id)
         var times = StageTimes(claimedAt: Date())
+        let started = (try? store.run(id: run.id)) ?? run
+        for reporter in environment.reporters { await reporter.runChanged(started, event: .started) }
         var outcome: (state: RunState, message: String?)
         do {
             let repo = try repository(of: run)

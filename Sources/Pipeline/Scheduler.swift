@@ -165,6 +165,8 @@ package actor Scheduler {
         result.url = "\(environment.config.url)/runs/\(enqueued.run.id)"
         result.superseded = enqueued.superseded
         result.autofix = autofixHint(repo: repo, ref: update.ref)
+        let queued = enqueued.run, reporters = environment.reporters
+        Task { for reporter in reporters { await reporter.runChanged(queued, event: .queued) } }
         reportFinished(enqueued.superseded, repo: repo)
         logger.info("run queued", metadata: ["run": "\(enqueued.run.id)", "repo": "\(repo.name)", "ref": "\(update.ref)"])
         return result

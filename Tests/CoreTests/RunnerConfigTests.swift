@@ -60,6 +60,20 @@ struct RunnerConfigTests {
         #expect(config.vm.concurrency == 3)
     }
 
+    @Test("reports: webhook entries with their defaults")
+    func reports() throws {
+        let config = try RunnerConfig.parse("""
+            reports:
+              - {type: webhook, url: "https://hooks.example/ci", secret_env: PUSHBOX_WEBHOOK_SECRET, events: [queued, finished]}
+              - {url: "http://127.0.0.1:9/x", repos: [app], retry_for: 1h, backoff: 2s}
+            """, file: "pushbox.yml")
+        #expect(config.reports.count == 2)
+        #expect(config.reports[0].secretEnv == "PUSHBOX_WEBHOOK_SECRET" && config.reports[0].events == [.queued, .finished])
+        #expect(config.reports[0].retryFor == .seconds(86_400) && config.reports[0].backoff == .seconds(10))
+        #expect(config.reports[1].type == "webhook" && config.reports[1].events == [.finished] && config.reports[1].repos == ["app"])
+        #expect(config.reports[1].retryFor == .seconds(3600) && config.reports[1].backoff == .seconds(2))
+    }
+
     @Test("autofix.author sets the name and email of autofix commits")
     func autofixAuthor() throws {
         let config = try RunnerConfig.parse("autofix:\n  author: \"Review Bot <bot@example.org>\"\n", file: "pushbox.yml")
@@ -89,7 +103,7 @@ struct RunnerConfigTests {
         #expect(try RunnerConfig.parse(text, file: "pushbox.yml") == RunnerConfig())
     }
 
-    @Test("the DESIGN §4 runner configuration parses; `reports:` is refused by name until reporters exist")
+    @Test("the DESIGN §4 runner configuration parses; a forge reporter is refused by name until it exists")
     func designExample() throws {
         let text = """
             listen: 127.0.0.1:7070
@@ -105,13 +119,14 @@ struct RunnerConfigTests {
               - {type: webhook, url: "https://hooks.example/ci", secret_env: PUSHBOX_WEBHOOK_SECRET, events: [finished]}
               - {type: gitea, url: "https://git.example/api/v1", token_env: GITEA_TOKEN, repos: {app: org/app}}
             """
-        // Reports are not in this version: refused with a clear message rather than silently ignored.
+        // Forge commit statuses are not in this version: refused with a clear message rather than ignored.
         let error = #expect(throws: SpecError.self) { try RunnerConfig.parse(text, file: "pushbox.yml") }
-        #expect(error?.line == 10)
-        #expect(error?.message.contains("reports: (webhooks, forge commit statuses) is not supported by this version") == true)
-        let withoutReports = text.components(separatedBy: "\n").prefix(9).joined(separator: "\n")
-        let config = try RunnerConfig.parse(withoutReports, file: "pushbox.yml")
+        #expect(error?.line == 12)
+        #expect(error?.message.contains("forge commit statuses (gitea, github, gitlab) are not in this version yet") == true)
+        let webhookOnly = text.components(separatedBy: "\n").prefix(11).joined(separator: "\n")
+        let config = try RunnerConfig.parse(webhookOnly, file: "pushbox.yml")
         #expect(config.listen == "127.0.0.1:7070")
+        #expect(config.reports.map(\.url) == ["https://hooks.example/ci"])
     }
 
     struct ConfigError: Sendable, CustomTestStringConvertible {
@@ -149,6 +164,14 @@ struct RunnerConfigTests {
               fragment: "autofix.author must look like \"Name <email>\", found \"Review Bot\""),
         .init(name: "autofix author with a newline", yaml: "autofix:\n  author: \"Bot\\n <b@x>\"\n", line: 2, column: 11,
               fragment: "autofix.author must look like"),
+        .init(name: "forge reporters are not in this version", yaml: "reports:\n  - {type: gitea, url: \"https://git.example/api/v1\"}\n", line: 2, column: 12,
+              fragment: "reports type \"gitea\": only webhook is in this version"),
+        .init(name: "webhook event unknown", yaml: "reports:\n  - {url: \"https://h.example/x\", events: [done]}\n", line: 2, column: 42,
+              fragment: "reports events: \"done\" is not one of queued, started, finished"),
+        .init(name: "webhook url not http", yaml: "reports:\n  - {url: \"ftp://h.example/x\"}\n", line: 2, column: 11,
+              fragment: "reports url must start with http:// or https://"),
+        .init(name: "webhook without url", yaml: "reports:\n  - {type: webhook}\n", line: 2, column: 5,
+              fragment: "a reports entry needs url:"),
         .init(name: "unknown vm key", yaml: "vm: {profile: /x}\n", line: 1, column: 6, fragment: "did you mean \"profiles\"?"),
         .init(name: "vm concurrency too high", yaml: "vm: {concurrency: 17}\n", line: 1, column: 19,
               fragment: "vm.concurrency must be between 1 and 16"),

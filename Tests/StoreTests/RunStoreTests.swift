@@ -687,3 +687,41 @@ struct RunStoreFixAttemptTests {
         #expect(FixAttemptSummary.read(fixAttemptsJSON: Data("not json".utf8)).isEmpty)
     }
 }
+
+@Suite("RunStore: report outbox")
+struct RunStoreOutboxTests {
+    @Test("a delivery is due at once, retried when recorded as failed, done when delivered, given up past its horizon")
+    func lifecycle() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let run = try store.enqueue(repo: app, update: update(1), source: "hook").run
+            let now = Date(timeIntervalSince1970: 1_700_000_000)
+            let added = try store.addDelivery(runID: run.id, event: .finished, url: "http://127.0.0.1:9/h", secretEnv: "S",
+                                              payload: Data("{\"a\":1}".utf8), uuid: "u-1", retryFor: .seconds(60), backoff: .seconds(2), now: now)
+            #expect(added.state == .pending && added.attempts == 0 && added.backoffMs == 2000)
+            #expect(added.giveUpAt == now.addingTimeInterval(60))
+            #expect(try store.dueDeliveries(now: now).map(\.payload) == [Data("{\"a\":1}".utf8)])
+            #expect(try store.nextDeliveryDue() == now)
+            // A failed try: due again later, not before.
+            try store.recordDeliveryAttempt(DeliveryAttempt(attempt: 1, at: now, status: 500, latencyMs: 12, excerpt: "down"),
+                                            deliveryID: added.id, delivered: false, retryAt: now.addingTimeInterval(2))
+            #expect(try store.dueDeliveries(now: now.addingTimeInterval(1)).isEmpty)
+            #expect(try store.dueDeliveries(now: now.addingTimeInterval(2)).count == 1)
+            try store.recordDeliveryAttempt(DeliveryAttempt(attempt: 2, at: now, status: 200, latencyMs: 8, excerpt: "ok"),
+                                            deliveryID: added.id, delivered: true, retryAt: nil)
+            #expect(try store.dueDeliveries(now: now.addingTimeInterval(1000)).isEmpty)
+            #expect(try store.nextDeliveryDue() == nil)
+            let listed = try store.deliveries(runID: run.id)
+            #expect(listed.count == 1 && listed[0].delivery.state == .delivered && listed[0].delivery.attempts == 2)
+            #expect(listed[0].attempts.map(\.status) == [500, 200] && listed[0].attempts[0].excerpt == "down")
+            // Another one given up: not due any more, its last error kept.
+            let second = try store.addDelivery(runID: run.id, event: .queued, url: "http://x", secretEnv: nil, payload: Data(),
+                                               uuid: "u-2", retryFor: .seconds(1), backoff: .seconds(1), now: now)
+            try store.recordDeliveryAttempt(DeliveryAttempt(attempt: 1, at: now, status: nil, latencyMs: 10_000, excerpt: "timeout"),
+                                            deliveryID: second.id, delivered: false, retryAt: nil)
+            let gaveUp = try store.deliveries(runID: run.id)[1].delivery
+            #expect(gaveUp.state == .gaveUp && gaveUp.lastError == "timeout" && gaveUp.lastStatus == nil)
+            #expect(try store.dueDeliveries(now: now.addingTimeInterval(1000)).isEmpty)
+        }
+    }
+}
