@@ -49,6 +49,7 @@ struct Runtime {
         let reporters: [any RunReporter] = [
             GitNoteReporter(baseURL: config.url, logger: logger),
             WebhookReporter(reports: config.reports, store: store, outbox: outbox, baseURL: config.url, logger: logger),
+            ForgeStatusReporter(reports: config.reports, store: store, outbox: outbox, baseURL: config.url, logger: logger),
         ]
         let environment = RunEnvironment(
             home: home, config: config, store: store, executor: executor,

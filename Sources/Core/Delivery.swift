@@ -15,8 +15,10 @@ package struct Delivery: Codable, Sendable, Equatable {
         case uuid
         case runID = "run_id"
         case event
+        case kind
         case url
         case secretEnv = "secret_env"
+        case tokenEnv = "token_env"
         case state
         case attempts
         case nextAttemptAt = "next_attempt_at"
@@ -33,9 +35,13 @@ package struct Delivery: Codable, Sendable, Equatable {
     package var uuid: String
     package var runID: Int64
     package var event: RunEvent
+    /// `webhook`, or the forge whose commit-status API `url` is (`gitea`, `github`, `gitlab`).
+    package var kind: String
     package var url: String
     /// The environment variable with the HMAC secret (read when sending; never stored).
     package var secretEnv: String?
+    /// Forges: the environment variable with the API token (read when sending; never stored).
+    package var tokenEnv: String?
     package var state: State
     package var attempts: Int
     package var nextAttemptAt: Date
@@ -47,15 +53,18 @@ package struct Delivery: Codable, Sendable, Equatable {
     package var lastStatus: Int?
     package var lastError: String?
 
-    package init(id: Int64, uuid: String, runID: Int64, event: RunEvent, url: String, secretEnv: String?, state: State,
+    package init(id: Int64, uuid: String, runID: Int64, event: RunEvent, kind: String = "webhook", url: String, secretEnv: String?,
+                 tokenEnv: String? = nil, state: State,
                  attempts: Int, nextAttemptAt: Date, giveUpAt: Date, backoffMs: Int64, createdAt: Date, deliveredAt: Date?,
                  lastStatus: Int?, lastError: String?) {
         self.id = id
         self.uuid = uuid
         self.runID = runID
         self.event = event
+        self.kind = kind
         self.url = url
         self.secretEnv = secretEnv
+        self.tokenEnv = tokenEnv
         self.state = state
         self.attempts = attempts
         self.nextAttemptAt = nextAttemptAt

@@ -48,16 +48,26 @@ package struct RunnerConfig: Sendable, Equatable {
         }
     }
 
-    /// One entry of `reports:`. Only `webhook` is in this version.
+    /// One entry of `reports:`: a `webhook`, or a forge's commit-status API (`gitea` (also Forgejo),
+    /// `github`, `gitlab`).
     package struct Report: Sendable, Equatable {
         package enum Event: String, Sendable, CaseIterable { case queued, started, finished }
+        package static let types = ["webhook", "gitea", "github", "gitlab"]
         package var type = "webhook"
+        /// The webhook's URL, or the forge's API base (`https://git.example/api/v1`, `https://api.github.com`,
+        /// `https://gitlab.example/api/v4`).
         package var url = ""
         /// Name of the environment variable holding the HMAC secret (never the secret itself).
         package var secretEnv: String?
+        /// Forges: name of the environment variable holding the API token.
+        package var tokenEnv: String?
+        /// Forges: the commit status's context (`name` on GitLab).
+        package var context = "pushbox/ci"
         package var events: [Event] = [.finished]
         /// Registered repository names this reporter is for; empty: all.
         package var repos: [String] = []
+        /// Forges: registered repository name → the forge's project (`owner/name`, GitLab: `group/project`).
+        package var projects: [String: String] = [:]
         /// Retries stop when a delivery is older than this.
         package var retryFor: Duration = .seconds(24 * 3600)
         /// Wait before the first retry; doubles per attempt, at most an hour.
@@ -137,7 +147,9 @@ package struct RunnerConfig: Sendable, Equatable {
     private static func report(_ reader: YAMLReader, _ node: Node) throws -> Report {
         var result = Report()
         var typeNode: Node?
-        for (key, value, _) in try reader.mapping(node, "reports entry", allowed: ["type", "url", "secret_env", "events", "repos", "retry_for", "backoff", "token_env"]) {
+        var eventsGiven = false
+        var reposNode: Node?
+        for (key, value, _) in try reader.mapping(node, "reports entry", allowed: ["type", "url", "secret_env", "events", "repos", "retry_for", "backoff", "token_env", "context"]) {
             switch key {
             case "type":
                 result.type = try reader.nonEmptyString(value, "reports type")
@@ -149,25 +161,42 @@ package struct RunnerConfig: Sendable, Equatable {
                 }
             case "secret_env": result.secretEnv = try reader.nonEmptyString(value, "reports secret_env")
             case "events":
+                eventsGiven = true
                 result.events = try reader.strings(value, "reports events", max: 3).map { name in
                     guard let event = Report.Event(rawValue: name) else {
                         throw reader.fail(value, "reports events: \"\(name)\" is not one of queued, started, finished")
                     }
                     return event
                 }
-            case "repos": result.repos = try reader.strings(value, "reports repos", max: 1000)
+            case "repos":
+                reposNode = value
+                if case .mapping = value {
+                    for (name, project, _) in try reader.mapping(value, "reports repos", allowed: nil) {
+                        result.projects[name] = try reader.nonEmptyString(project, "reports repos \(name)")
+                    }
+                    result.repos = result.projects.keys.sorted()
+                } else {
+                    result.repos = try reader.strings(value, "reports repos", max: 1000)
+                }
+            case "context": result.context = try reader.nonEmptyString(value, "reports context")
+            case "token_env": result.tokenEnv = try reader.nonEmptyString(value, "reports token_env")
             case "retry_for": result.retryFor = try reader.duration(value, "reports retry_for")
             case "backoff": result.backoff = try reader.duration(value, "reports backoff")
-            default:
-                // token_env belongs to the forge reporters, which are not in this version.
-                throw reader.fail(value, "reports token_env: forge commit statuses (gitea, github, gitlab) are not in this version yet")
+            default: fatalError("unhandled reports key \(key)")
             }
         }
-        guard result.type == "webhook" else {
-            // Refused rather than ignored: a user must not believe commit statuses are sent.
-            throw reader.fail(typeNode ?? node, "reports type \"\(result.type)\": only webhook is in this version (gitea, github and gitlab commit statuses are not yet)")
+        guard Report.types.contains(result.type) else {
+            throw reader.fail(typeNode ?? node, "reports type must be one of \(Report.types.joined(separator: ", ")), found \"\(result.type)\"")
         }
         guard !result.url.isEmpty else { throw reader.fail(node, "a reports entry needs url:") }
+        if result.type != "webhook" {
+            // A forge status is about every state change: pending while queued and running, then the outcome.
+            if !eventsGiven { result.events = Report.Event.allCases }
+            guard result.tokenEnv != nil else { throw reader.fail(typeNode ?? node, "a \(result.type) reports entry needs token_env: (the variable holding the API token)") }
+            guard !result.projects.isEmpty else {
+                throw reader.fail(reposNode ?? node, "a \(result.type) reports entry needs repos: as a mapping of registered repository name to the forge's project, e.g. {app: org/app}")
+            }
+        }
         return result
     }
 

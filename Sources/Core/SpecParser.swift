@@ -113,7 +113,8 @@ package struct YAMLReader {
     }
 
     /// The mapping's entries in file order, after checking every key is one of `allowed`.
-    package func mapping(_ node: Node, _ what: String, allowed: [String]) throws -> [(key: String, value: Node, keyNode: Node)] {
+    /// The entries of a mapping, in order; `allowed` nil accepts any (string) key.
+    package func mapping(_ node: Node, _ what: String, allowed: [String]?) throws -> [(key: String, value: Node, keyNode: Node)] {
         guard case let .mapping(mapping) = node else {
             throw fail(node, "\(what) must be a mapping (key: value), found \(kind(node))")
         }
@@ -122,7 +123,7 @@ package struct YAMLReader {
         for (keyNode, value) in mapping {
             guard case let .scalar(scalar) = keyNode else { throw fail(keyNode, "\(what): keys must be plain strings") }
             let key = scalar.string
-            if !allowed.contains(key) {
+            if let allowed, !allowed.contains(key) {
                 var message = "unknown key \"\(key)\" in \(what) (expected one of: \(allowed.joined(separator: ", ")))"
                 if let near = allowed.first(where: { editDistance($0, key) <= 2 }) { message += "; did you mean \"\(near)\"?" }
                 throw fail(keyNode, message)

@@ -34,7 +34,7 @@ package enum WebhookPayload {
             var run: Run
         }
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = Timestamps.encoding
         // Every field of Run is plain data with finite numbers: encoding cannot fail.
         return (try? encoder.encode(Body(event: event, delivery: delivery, url: url, run: run))) ?? Data("{}".utf8)
@@ -84,8 +84,9 @@ package struct WebhookReporter: RunReporter {
     }
 }
 
-/// Sends the store's pending deliveries: one POST each (`X-Pushbox-Event`, `X-Pushbox-Delivery`,
-/// `X-Pushbox-Signature` when a secret is configured), through the one libcurl client (TLS verified,
+/// Sends the store's pending deliveries: one POST each — a webhook with `X-Pushbox-Event`,
+/// `X-Pushbox-Delivery` and `X-Pushbox-Signature` (when a secret is configured), a forge commit status with
+/// the forge's token header (`ForgeStatus.headers`) — through the one libcurl client (TLS verified,
 /// proxy variables honoured). A 2xx answer delivers; anything else is retried after
 /// `DeliveryBackoff.wait` until the delivery's `give_up_at`. Every try is recorded. The outbox lives in
 /// the store, so a restarted daemon resumes where the last one stopped. Runs beside the runs, never in
@@ -154,13 +155,18 @@ package actor DeliveryOutbox {
     }
 
     private func attempt(_ delivery: Delivery, payload: Data) async {
-        var headers: HTTPHeaders = [
-            "Content-Type": "application/json",
-            "User-Agent": "pushbox-webhook",
-            "X-Pushbox-Event": delivery.event.rawValue,
-            "X-Pushbox-Delivery": delivery.uuid,
-        ]
+        var headers: HTTPHeaders = ["Content-Type": "application/json", "User-Agent": "pushbox"]
         var problem: String?
+        if delivery.kind == "webhook" {
+            headers.add("X-Pushbox-Event", delivery.event.rawValue)
+            headers.add("X-Pushbox-Delivery", delivery.uuid)
+        } else if let name = delivery.tokenEnv {
+            if let token = environment[name], !token.isEmpty {
+                for (field, value) in ForgeStatus.headers(forge: delivery.kind, token: token) { headers.add(field, value) }
+            } else {
+                problem = "\(name) is not set in the daemon's environment: the status is sent without a token"
+            }
+        }
         if let name = delivery.secretEnv {
             if let secret = environment[name], let signature = WebhookSignature.sign(payload, secret: secret) {
                 headers.add(WebhookSignature.header, signature)
@@ -195,7 +201,7 @@ package actor DeliveryOutbox {
             logger.error("cannot record a webhook attempt", metadata: ["delivery": "\(delivery.uuid)", "error": "\(error)"])
         }
         let outcome = delivered ? "delivered" : retryAt == nil ? "given up" : "retry at \(Timestamps.string(retryAt!))"
-        logger.info("webhook \(outcome)", metadata: ["run": "\(delivery.runID)", "event": "\(delivery.event.rawValue)",
+        logger.info("\(delivery.kind) \(outcome)", metadata: ["run": "\(delivery.runID)", "event": "\(delivery.event.rawValue)",
                                                      "status": "\(status.map(String.init) ?? "-")", "attempt": "\(number)"])
     }
 }

@@ -178,6 +178,10 @@ package final class RunStore: Sendable {
                 );
                 """)
         }
+        migrator.registerMigration("v7: forge status deliveries") { db in
+            try db.execute(sql: "ALTER TABLE deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'webhook'")
+            try db.execute(sql: "ALTER TABLE deliveries ADD COLUMN token_env TEXT")
+        }
         return migrator
     }
 
@@ -512,14 +516,15 @@ package final class RunStore: Sendable {
 
     /// Adds a delivery to the outbox, due now.
     @discardableResult
-    package func addDelivery(runID: Int64, event: RunEvent, url: String, secretEnv: String?, payload: Data, uuid: String,
-                             retryFor: Duration, backoff: Duration, now: Date = Date()) throws -> Delivery {
+    package func addDelivery(runID: Int64, event: RunEvent, kind: String = "webhook", url: String, secretEnv: String?,
+                             tokenEnv: String? = nil, payload: Data, uuid: String, retryFor: Duration, backoff: Duration,
+                             now: Date = Date()) throws -> Delivery {
         try pool.write { db in
             try db.execute(sql: """
-                INSERT INTO deliveries (uuid, run_id, event, url, secret_env, payload, state, attempts, next_attempt_at,
-                                        give_up_at, backoff_ms, created_at)
-                VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)
-                """, arguments: [uuid, runID, event.rawValue, url, secretEnv, payload, now.timeIntervalSince1970,
+                INSERT INTO deliveries (uuid, run_id, event, kind, url, secret_env, token_env, payload, state, attempts,
+                                        next_attempt_at, give_up_at, backoff_ms, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)
+                """, arguments: [uuid, runID, event.rawValue, kind, url, secretEnv, tokenEnv, payload, now.timeIntervalSince1970,
                                  now.timeIntervalSince1970 + Units.seconds(retryFor), Int64(Units.seconds(backoff) * 1000),
                                  now.timeIntervalSince1970])
             return try Self.fetchDelivery(db, id: db.lastInsertedRowID)!   // just inserted
@@ -581,7 +586,7 @@ package final class RunStore: Sendable {
 
     private static func delivery(_ row: Row) -> Delivery {
         Delivery(id: row["id"], uuid: row["uuid"], runID: row["run_id"], event: RunEvent(rawValue: row["event"]) ?? .finished,
-                 url: row["url"], secretEnv: row["secret_env"], state: Delivery.State(rawValue: row["state"]) ?? .pending,
+                 kind: row["kind"], url: row["url"], secretEnv: row["secret_env"], tokenEnv: row["token_env"], state: Delivery.State(rawValue: row["state"]) ?? .pending,
                  attempts: row["attempts"], nextAttemptAt: Date(timeIntervalSince1970: row["next_attempt_at"]),
                  giveUpAt: Date(timeIntervalSince1970: row["give_up_at"]), backoffMs: row["backoff_ms"],
                  createdAt: Date(timeIntervalSince1970: row["created_at"]), deliveredAt: date(row["delivered_at"]),

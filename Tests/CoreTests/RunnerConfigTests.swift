@@ -103,7 +103,7 @@ struct RunnerConfigTests {
         #expect(try RunnerConfig.parse(text, file: "pushbox.yml") == RunnerConfig())
     }
 
-    @Test("the DESIGN §4 runner configuration parses; a forge reporter is refused by name until it exists")
+    @Test("the DESIGN §4 runner configuration parses, reporters included")
     func designExample() throws {
         let text = """
             listen: 127.0.0.1:7070
@@ -119,14 +119,12 @@ struct RunnerConfigTests {
               - {type: webhook, url: "https://hooks.example/ci", secret_env: PUSHBOX_WEBHOOK_SECRET, events: [finished]}
               - {type: gitea, url: "https://git.example/api/v1", token_env: GITEA_TOKEN, repos: {app: org/app}}
             """
-        // Forge commit statuses are not in this version: refused with a clear message rather than ignored.
-        let error = #expect(throws: SpecError.self) { try RunnerConfig.parse(text, file: "pushbox.yml") }
-        #expect(error?.line == 12)
-        #expect(error?.message.contains("forge commit statuses (gitea, github, gitlab) are not in this version yet") == true)
-        let webhookOnly = text.components(separatedBy: "\n").prefix(11).joined(separator: "\n")
-        let config = try RunnerConfig.parse(webhookOnly, file: "pushbox.yml")
+        let config = try RunnerConfig.parse(text, file: "pushbox.yml")
         #expect(config.listen == "127.0.0.1:7070")
-        #expect(config.reports.map(\.url) == ["https://hooks.example/ci"])
+        #expect(config.reports.map(\.type) == ["webhook", "gitea"])
+        #expect(config.reports[1].tokenEnv == "GITEA_TOKEN" && config.reports[1].projects == ["app": "org/app"])
+        #expect(config.reports[1].repos == ["app"] && config.reports[1].events == [.queued, .started, .finished])
+        #expect(config.reports[1].context == "pushbox/ci")
     }
 
     struct ConfigError: Sendable, CustomTestStringConvertible {
@@ -164,8 +162,12 @@ struct RunnerConfigTests {
               fragment: "autofix.author must look like \"Name <email>\", found \"Review Bot\""),
         .init(name: "autofix author with a newline", yaml: "autofix:\n  author: \"Bot\\n <b@x>\"\n", line: 2, column: 11,
               fragment: "autofix.author must look like"),
-        .init(name: "forge reporters are not in this version", yaml: "reports:\n  - {type: gitea, url: \"https://git.example/api/v1\"}\n", line: 2, column: 12,
-              fragment: "reports type \"gitea\": only webhook is in this version"),
+        .init(name: "forge reporter without a token", yaml: "reports:\n  - {type: gitea, url: \"https://git.example/api/v1\", repos: {app: org/app}}\n", line: 2, column: 12,
+              fragment: "a gitea reports entry needs token_env:"),
+        .init(name: "forge reporter with a list of repos", yaml: "reports:\n  - {type: github, url: \"https://api.github.com\", token_env: T, repos: [app]}\n", line: 2, column: 72,
+              fragment: "a github reports entry needs repos: as a mapping of registered repository name to the forge's project"),
+        .init(name: "unknown reporter type", yaml: "reports:\n  - {type: slack, url: \"https://h.example\"}\n", line: 2, column: 12,
+              fragment: "reports type must be one of webhook, gitea, github, gitlab, found \"slack\""),
         .init(name: "webhook event unknown", yaml: "reports:\n  - {url: \"https://h.example/x\", events: [done]}\n", line: 2, column: 42,
               fragment: "reports events: \"done\" is not one of queued, started, finished"),
         .init(name: "webhook url not http", yaml: "reports:\n  - {url: \"ftp://h.example/x\"}\n", line: 2, column: 11,

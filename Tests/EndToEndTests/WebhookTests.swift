@@ -30,12 +30,13 @@ struct WebhookTests {
                     count += 1
                     body = self.rfile.read(int(self.headers["Content-Length"]))
                     expected = "sha256=" + hmac.new(secret, body, hashlib.sha256).hexdigest()
-                    ok = hmac.compare_digest(expected, self.headers.get("X-Pushbox-Signature", ""))
+                    ok = not secret or hmac.compare_digest(expected, self.headers.get("X-Pushbox-Signature", ""))
                     status = 500 if count <= fail_first else (200 if ok else 401)
                     with open(log_file, "a") as f:
                         f.write(json.dumps({"n": count, "status": status, "path": self.path, "signature_ok": ok,
                                             "event": self.headers.get("X-Pushbox-Event"),
                                             "delivery": self.headers.get("X-Pushbox-Delivery"),
+                                            "authorization": self.headers.get("Authorization"),
                                             "body": json.loads(body)}) + "\n")
                     answer = b"receiver down for now" if status == 500 else b"ok"
                     self.send_response(status)
@@ -48,14 +49,14 @@ struct WebhookTests {
             server.serve_forever()
             """#
 
-        init(in directory: URL, failFirst: Int) throws {
+        init(in directory: URL, failFirst: Int, secret: String = WebhookTests.secret) throws {
             self.directory = directory
             let scriptFile = directory.appendingPathComponent("receiver.py")
             try Self.script.write(to: scriptFile, atomically: true, encoding: .utf8)
             let portFile = directory.appendingPathComponent("receiver.port")
             process = try SpawnedProcess(URL(fileURLWithPath: "/usr/bin/python3"),
                                          [scriptFile.path, portFile.path, directory.appendingPathComponent("received.jsonl").path,
-                                          WebhookTests.secret, String(failFirst)],
+                                          secret, String(failFirst)],
                                          environment: ["PATH": "/usr/bin:/bin"], output: directory.appendingPathComponent("receiver.out"))
             let deadline = ContinuousClock.now + .seconds(20)
             var port: Int?
@@ -155,5 +156,35 @@ struct WebhookTests {
         #expect(text.stdout.contains("finished → http://127.0.0.1:\(receiver.port)/hook  delivered after"))
         // The secret itself is nowhere in the store's records or the daemon's log.
         #expect(!report.stdout.contains(Self.secret) && !pushbox.daemonOutput().contains(Self.secret))
+    }
+
+    @Test("gitea commit statuses: pending while queued and running, then success, with the token, for the pushed sha")
+    func giteaStatuses() throws {
+        let receiverDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("pushbox-gitea-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: receiverDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: receiverDirectory) }
+        let receiver = try Receiver(in: receiverDirectory, failFirst: 0, secret: "")
+        defer { receiver.stop() }
+        let pushbox = try DaemonFixture(config: """
+            reports:
+              - {type: gitea, url: "http://127.0.0.1:\(receiver.port)/api/v1", token_env: PUSHBOX_TEST_GITEA_TOKEN, repos: {app: org/app}}
+            """)
+        try pushbox.startDaemon(environment: ["PUSHBOX_TEST_GITEA_TOKEN": "gitea-token-1"])
+        let repo = try pushbox.makeRepo()
+        try Projects.make(in: repo)
+        let sha = try repo.commit("passing")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        #expect(try pushbox.waitForRun(id).state == .passed)
+        let received = receiver.wait { $0.count >= 3 }
+        #expect(received.count == 3, "\(received)")
+        #expect(received.allSatisfy { $0["path"] as? String == "/api/v1/repos/org/app/statuses/\(sha)" })
+        #expect(received.allSatisfy { $0["authorization"] as? String == "token gitea-token-1" })
+        let bodies = received.compactMap { $0["body"] as? [String: Any] }
+        #expect(bodies.compactMap { $0["state"] as? String } == ["pending", "pending", "success"])
+        #expect(bodies.allSatisfy { $0["context"] as? String == "pushbox/ci" && ($0["target_url"] as? String)?.hasSuffix("/runs/\(id)") == true })
+        #expect((bodies.last?["description"] as? String)?.hasPrefix("run \(id): passed (2 passed, 0 failed)") == true, "\(bodies)")
+        let report = try pushbox.pushbox(["reports", String(id)])
+        #expect(report.stdout.components(separatedBy: "delivered after 1 attempt").count == 4, "\(report.stdout)")
+        #expect(!report.stdout.contains("gitea-token-1") && !pushbox.daemonOutput().contains("gitea-token-1"))
     }
 }

@@ -39,3 +39,44 @@ struct WebhookUnitTests {
         #expect(DeliveryBackoff.wait(afterAttempt: attempt, base: .milliseconds(Int64(base * 1000)), jitter: jitter) == .milliseconds(milliseconds))
     }
 }
+
+@Suite("forge commit statuses: pure translation")
+struct ForgeStatusTests {
+    @Test("run states map to each forge's states", arguments: [
+        (RunState.queued, "pending", "pending"), (.running, "pending", "running"), (.passed, "success", "success"),
+        (.failed, "failure", "failed"), (.error, "error", "failed"), (.canceled, "error", "canceled"),
+    ])
+    func states(_ state: RunState, _ giteaAndGitHub: String, _ gitlab: String) {
+        #expect(ForgeStatus.state(state, forge: "gitea") == giteaAndGitHub)
+        #expect(ForgeStatus.state(state, forge: "github") == giteaAndGitHub)
+        #expect(ForgeStatus.state(state, forge: "gitlab") == gitlab)
+    }
+
+    @Test("endpoints, bodies and token headers", arguments: [
+        ("gitea", "https://git.example/api/v1/", "org/app", "https://git.example/api/v1/repos/org/app/statuses/abc",
+         #"{"context":"pushbox/ci","description":"run 1: passed","state":"success","target_url":"http://x/runs/1"}"#,
+         "Authorization: token T"),
+        ("github", "https://api.github.com", "org/app", "https://api.github.com/repos/org/app/statuses/abc",
+         #"{"context":"pushbox/ci","description":"run 1: passed","state":"success","target_url":"http://x/runs/1"}"#,
+         "Authorization: Bearer T|Accept: application/vnd.github+json|X-GitHub-Api-Version: 2022-11-28"),
+        ("gitlab", "https://gitlab.example/api/v4", "group/sub/app", "https://gitlab.example/api/v4/projects/group%2Fsub%2Fapp/statuses/abc",
+         #"{"description":"run 1: passed","name":"pushbox/ci","state":"success","target_url":"http://x/runs/1"}"#,
+         "PRIVATE-TOKEN: T"),
+    ])
+    func requests(_ forge: String, _ api: String, _ project: String, _ url: String, _ body: String, _ headers: String) {
+        #expect(ForgeStatus.endpoint(forge: forge, api: api, project: project, sha: "abc") == url)
+        #expect(String(decoding: ForgeStatus.body(forge: forge, state: "success", targetURL: "http://x/runs/1", description: "run 1: passed",
+                                                  context: "pushbox/ci"), as: UTF8.self) == body)
+        #expect(ForgeStatus.headers(forge: forge, token: "T").map { "\($0.name): \($0.value)" }.joined(separator: "|") == headers)
+    }
+
+    @Test("the description says the outcome, the tests and why; at most 140 characters")
+    func description() throws {
+        var run = Run(id: 12, repoID: 1, repoName: "app", ref: "refs/heads/main", sha: "a", state: .failed, message: "step test failed (exit 2)")
+        run.steps = [StepResult(position: 0, name: "test", command: "t", state: .failed, testsPassed: 41, testsFailed: 1)]
+        #expect(ForgeStatus.description(run) == "run 12: failed (41 passed, 1 failed): step test failed (exit 2)")
+        let long = ForgeStatus.body(forge: "github", state: "failure", targetURL: "u", description: String(repeating: "x", count: 300), context: "c")
+        let json = try #require(try JSONSerialization.jsonObject(with: long) as? [String: String])
+        #expect(json["description"]?.count == 140 && json["description"]?.hasSuffix("...") == true)
+    }
+}
