@@ -131,7 +131,9 @@ package actor DeliveryOutbox {
         while !Task.isCancelled {
             await sendDue()
             let next = (try? store.nextDeliveryDue()) ?? nil
-            let wait = next.map { max(0, $0.timeIntervalSinceNow) } ?? 3600
+            // At least half a second: a delivery that stays due (its attempt could not be recorded) is not
+            // retried in a tight loop. New deliveries poke the outbox and go out at once.
+            let wait = next.map { max(0.5, $0.timeIntervalSinceNow) } ?? 3600
             // Wake at the next due time, or when poked.
             let timer = Task { [weak self] in
                 try? await Task.sleep(for: .milliseconds(Int64(wait * 1000) + 5))
@@ -145,10 +147,16 @@ package actor DeliveryOutbox {
 
     /// Tries every delivery that is due, one after the other.
     package func sendDue() async {
+        // Each delivery at most once per pass: one whose attempt cannot be recorded (a full disk) stays due,
+        // and must not be retried in a tight loop; the next pass (the next wake) tries it again.
+        var tried = Set<Int64>()
         while !Task.isCancelled {
-            guard let due = try? store.dueDeliveries(), !due.isEmpty else { return }
-            for (delivery, payload) in due {
+            guard let due = try? store.dueDeliveries(limit: 16 + tried.count) else { return }
+            let fresh = due.filter { !tried.contains($0.delivery.id) }
+            guard !fresh.isEmpty else { return }
+            for (delivery, payload) in fresh {
                 if Task.isCancelled { return }
+                tried.insert(delivery.id)
                 await attempt(delivery, payload: payload)
             }
         }
