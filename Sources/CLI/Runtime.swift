@@ -16,6 +16,8 @@ struct Runtime {
     let vms: VMCatalog
     /// Sends `reports:` webhooks from the store's outbox; started by `serve`.
     let outbox: DeliveryOutbox
+    /// `/metrics`.
+    let metrics: PushboxMetrics
 
     static func openStore(_ home: RunnerHome) throws -> RunStore {
         try FileManager.default.createDirectory(at: home.root, withIntermediateDirectories: true)
@@ -45,8 +47,10 @@ struct Runtime {
         let executor = ContainerExecutor(engine: engine.client, flavor: engine.flavor, labels: ["pushbox.home": home.root.path])
         let vms = try vmCatalog(home: home, config: config)
         let store = try openStore(home)
-        let outbox = DeliveryOutbox(store: store, environment: ProcessInfo.processInfo.environment, logger: logger)
+        let metrics = PushboxMetrics(store: store)
+        let outbox = DeliveryOutbox(store: store, environment: ProcessInfo.processInfo.environment, logger: logger, metrics: metrics)
         let reporters: [any RunReporter] = [
+            metrics,
             GitNoteReporter(baseURL: config.url, logger: logger),
             WebhookReporter(reports: config.reports, store: store, outbox: outbox, baseURL: config.url, logger: logger),
             ForgeStatusReporter(reports: config.reports, store: store, outbox: outbox, baseURL: config.url, logger: logger),
@@ -57,7 +61,7 @@ struct Runtime {
             hub: LogHub(), processEnvironment: ProcessInfo.processInfo.environment,
             fixer: makeFixer(config: config.autofix, executor: executor, environment: ProcessInfo.processInfo.environment, logger: logger),
             vms: vms)
-        return Runtime(environment: environment, engine: engine, executor: executor, vms: vms, outbox: outbox)
+        return Runtime(environment: environment, engine: engine, executor: executor, vms: vms, outbox: outbox, metrics: metrics)
     }
 
     /// VM profiles from runner config `vm.profiles` (default `<install dir>/vm-profiles`), images in

@@ -52,7 +52,8 @@ struct Serve: AsyncParsableCommand {
             let scheduler = Scheduler(environment: runtime.environment, logger: logger)
             let token = (try? String(contentsOf: home.token, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
             let context = ServerContext(home: home, config: config, store: runtime.environment.store, scheduler: scheduler,
-                                        hub: runtime.environment.hub, token: token, version: PushboxCommand.version)
+                                        hub: runtime.environment.hub, token: token, version: PushboxCommand.version,
+                                        metrics: { [metrics = runtime.metrics] in metrics.exposition() })
             try? Data("\(getpid())\n".utf8).write(to: home.daemonPID)
 
             let socketPath = home.socket.path

@@ -96,14 +96,17 @@ package actor DeliveryOutbox {
     private let client: HTTPClient
     private let environment: [String: String]
     private let logger: Logger
+    private let metrics: PushboxMetrics?
     private var task: Task<Void, Never>?
     private var wake: AsyncStream<Void>.Continuation?
     package static let timeout: Duration = .seconds(10)
 
-    package init(store: RunStore, environment: [String: String], logger: Logger, client: HTTPClient = HTTPClient()) {
+    package init(store: RunStore, environment: [String: String], logger: Logger, metrics: PushboxMetrics? = nil,
+                 client: HTTPClient = HTTPClient()) {
         self.store = store
         self.environment = environment
         self.logger = logger
+        self.metrics = metrics
         self.client = client
     }
 
@@ -208,6 +211,7 @@ package actor DeliveryOutbox {
         } catch {
             logger.error("cannot record a webhook attempt", metadata: ["delivery": "\(delivery.uuid)", "error": "\(error)"])
         }
+        metrics?.deliveryTried(kind: delivery.kind, result: delivered ? "delivered" : retryAt == nil ? "gave_up" : "retry")
         let outcome = delivered ? "delivered" : retryAt == nil ? "given up" : "retry at \(Timestamps.string(retryAt!))"
         logger.info("\(delivery.kind) \(outcome)", metadata: ["run": "\(delivery.runID)", "event": "\(delivery.event.rawValue)",
                                                      "status": "\(status.map(String.init) ?? "-")", "attempt": "\(number)"])

@@ -15,6 +15,12 @@ package enum Routes {
 
         router.get("/healthz") { _, _ in "ok\n" }
 
+        router.get("/metrics") { _, _ in
+            guard let metrics = context.metrics else { return failure(.notFound, "metrics are not enabled") }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: metrics())))
+        }
+
         router.get("/api/v1/status") { _, _ in
             let queued = (try? context.store.queuedRuns().count) ?? 0
             let status = DaemonStatus(version: context.version, pid: getpid(), home: context.home.root.path,

@@ -13,9 +13,11 @@ package struct ServerContext: Sendable {
     /// Bearer token for POST endpoints reached over TCP (`$PUSHBOX_HOME/token`).
     package var token: String
     package var version: String
+    /// The Prometheus text exposition of `/metrics` (nil: the route answers 404).
+    package var metrics: (@Sendable () -> String)?
 
     package init(home: RunnerHome, config: RunnerConfig, store: RunStore, scheduler: Scheduler, hub: LogHub,
-                 token: String, version: String) {
+                 token: String, version: String, metrics: (@Sendable () -> String)? = nil) {
         self.home = home
         self.config = config
         self.store = store
@@ -23,6 +25,7 @@ package struct ServerContext: Sendable {
         self.hub = hub
         self.token = token
         self.version = version
+        self.metrics = metrics
     }
 }
 

@@ -186,5 +186,26 @@ struct WebhookTests {
         let report = try pushbox.pushbox(["reports", String(id)])
         #expect(report.stdout.components(separatedBy: "delivered after 1 attempt").count == 4, "\(report.stdout)")
         #expect(!report.stdout.contains("gitea-token-1") && !pushbox.daemonOutput().contains("gitea-token-1"))
+        // /metrics over TCP (Prometheus text format) counts the run and the deliveries.
+        let metrics = try Self.get("http://127.0.0.1:\(pushbox.port)/metrics")
+        #expect(metrics.contains("pushbox_runs_total{state=\"passed\"} 1"), "\(metrics)")
+        #expect(metrics.contains("pushbox_runs_total{state=\"failed\"} 0"))
+        #expect(metrics.contains("pushbox_report_deliveries_total{kind=\"gitea\",result=\"delivered\"} 3"))
+        #expect(metrics.contains("pushbox_run_duration_seconds_count 1") && metrics.contains("pushbox_step_duration_seconds_count 2"))
+        #expect(metrics.contains("pushbox_runs_queued 0") && metrics.contains("# TYPE pushbox_runs_total counter"))
+    }
+
+    /// GET with Python's urllib (an HTTP client that shares nothing with Pushbox).
+    static func get(_ url: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())", url]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw FixtureError("GET \(url) failed (python3 exited \(process.terminationStatus))") }
+        return String(decoding: data, as: UTF8.self)
     }
 }
