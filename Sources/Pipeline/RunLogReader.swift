@@ -16,11 +16,11 @@ package struct RunLogReader: Sendable {
         self.hub = hub
     }
 
-    /// One step's log. `emit` receives raw bytes.
-    package func streamStep(runID: Int64, step: String, follow: Bool, emit: (Data) async throws -> Void) async throws {
+    /// One step's log from byte `from` on. `emit` receives raw bytes.
+    package func streamStep(runID: Int64, step: String, follow: Bool, from: UInt64 = 0, emit: (Data) async throws -> Void) async throws {
         let changes = follow ? await hub.follow(runID: runID) : nil
         var iterator = changes?.makeAsyncIterator()
-        var offset: UInt64 = 0
+        var offset: UInt64 = from
         let file = home.run(runID).log(step: step)
         while true {
             // Read the state before the file, so output written just before the step ended is not missed.

@@ -75,9 +75,26 @@ package enum Routes {
             guard let run = try context.store.run(id: id) else { return failure(.notFound, "no run \(id)") }
             guard run.logSections.contains(where: { $0.name == step }) else { return failure(.notFound, "run \(id) has no step \(step)") }
             let follow = request.uri.queryParameters.get("follow").map { $0 == "1" || $0 == "true" } ?? false
+            let from = request.uri.queryParameters.get("from", as: UInt64.self) ?? 0
+            if request.headers[.accept]?.contains("text/event-stream") == true {
+                // Server-sent events for the dashboard: one event per line, then `end` with the step's state.
+                let firstLine = request.uri.queryParameters.get("line", as: Int.self) ?? 1
+                let store = context.store
+                return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                                body: ResponseBody { writer in
+                                    var encoder = LogEventEncoder(firstLine: firstLine)
+                                    try await streamer.streamStep(runID: id, step: step, follow: follow, from: from) { data in
+                                        let events = encoder.feed(data)
+                                        if !events.isEmpty { try await writer.write(ByteBuffer(string: events)) }
+                                    }
+                                    let state = (try? store.run(id: id))?.logSections.first { $0.name == step }?.state.rawValue ?? "unknown"
+                                    try await writer.write(ByteBuffer(string: encoder.finish(state: state)))
+                                    try await writer.finish(nil)
+                                })
+            }
             return Response(status: .ok, headers: [.contentType: "application/octet-stream", .cacheControl: "no-cache"],
                             body: ResponseBody { writer in
-                                try await streamer.streamStep(runID: id, step: step, follow: follow) { data in
+                                try await streamer.streamStep(runID: id, step: step, follow: follow, from: from) { data in
                                     try await writer.write(ByteBuffer(bytes: data))
                                 }
                                 try await writer.finish(nil)

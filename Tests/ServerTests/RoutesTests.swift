@@ -138,7 +138,10 @@ struct RoutesTests {
             }
             try await client.execute(uri: "/runs/1", method: .get) { response in
                 #expect(response.headers[.contentType]?.hasPrefix("text/html") == true)
-                #expect(String(buffer: response.body).contains("run #1: failed"))
+                let page = String(buffer: response.body)
+                #expect(page.contains("run #1 <span class=\"badge failed\" id=\"state\">failed</span>"))
+                #expect(page.contains("hello from the step") && page.contains("<button data-action=\"retry\">Retry</button>"))
+                #expect(page.contains("data-live=\"0\""), "a finished run's logs are not followed")
             }
             try await client.execute(uri: "/api/v1/runs/1/cancel", method: .post) { response in
                 #expect(response.status == .conflict)
@@ -188,6 +191,18 @@ struct RoutesTests {
             }
             try await client.execute(uri: "/api/v1/runs/\(run.id)/logs/vm-linux-x86_64", method: .get) { response in
                 #expect(response.status == .ok && String(buffer: response.body) == "guest says hi\n")
+            }
+            // The dashboard's form: server-sent events, from a byte offset, numbered from a line.
+            try await client.execute(uri: "/api/v1/runs/\(run.id)/logs/vm-linux-x86_64?from=6&line=3", method: .get,
+                                     headers: [.accept: "text/event-stream"]) { response in
+                #expect(response.headers[.contentType] == "text/event-stream")
+                #expect(String(buffer: response.body) == "event: line\nid: 3\ndata: says hi\n\nevent: end\ndata: passed\n\n")
+            }
+            try await client.execute(uri: "/runs/\(run.id)", method: .get) { response in
+                let page = String(buffer: response.body)
+                #expect(page.contains("id=\"vm-linux-x86_64-L1\"") && page.contains("href=\"#vm-linux-x86_64-L1\""), "line anchors")
+                #expect(page.contains("data-live=\"1\"") && page.contains("new EventSource"), "a queued run's logs are followed live")
+                #expect(page.contains("<button data-action=\"cancel\">Cancel</button>"))
             }
             try await client.execute(uri: "/api/v1/runs/\(run.id)/logs/vm-windows-11", method: .get) { response in
                 #expect(response.status == .notFound)
