@@ -42,11 +42,17 @@ enum Pages {
         return out
     }
 
+    /// What the page's script compares with `GET /api/v1/runs/<id>` to know that the page is stale:
+    /// the run's state and every step's and VM entry's (the same expression as in `script`).
+    static func stageKey(_ run: Run) -> String {
+        "\(run.state.rawValue)|\(run.steps.map(\.state.rawValue).joined(separator: ","))|\(run.vms.map(\.state.rawValue).joined(separator: ","))"
+    }
+
     static func run(_ run: Run, home: RunnerHome, attempts: [FixAttemptSummary] = []) -> String {
         let live = !run.state.isFinished
         var body = """
             <p><a href="/">all runs</a></p>
-            <h1>run #\(run.id) <span class="badge \(run.state.rawValue)" id="state">\(run.state.rawValue)</span>\
+            <h1>run #\(run.id) <span class="badge \(run.state.rawValue)" id="state" data-key="\(stageKey(run))">\(run.state.rawValue)</span>\
             \(live ? "<button data-action=\"cancel\">Cancel</button>" : "<button data-action=\"retry\">Retry</button>")</h1>
             <p>\(escape(run.repoName)) \(escape(run.ref)) <code>\(run.sha)</code>\(run.detected.map { " · detected: \(escape($0))" } ?? "")\
             \(run.duration.map { " · \(Units.format($0))" } ?? "")\(tests(run).map { " · \(escape($0.summary))" } ?? "")</p>
@@ -180,10 +186,10 @@ enum Pages {
           es.addEventListener('end',function(){es.close();reloadSoon()});
           es.onerror=function(){es.close()}});
         var state=document.getElementById('state');
-        if(state&&/queued|running/.test(state.textContent)){var runID=location.pathname.split('/').pop(),seen=null;
+        if(state&&/queued|running/.test(state.textContent)){var runID=location.pathname.split('/').pop(),seen=state.dataset.key;
           setInterval(function(){fetch('/api/v1/runs/'+runID).then(function(r){return r.json()}).then(function(run){
             var key=run.state+'|'+run.steps.map(function(s){return s.state}).join()+'|'+(run.vms||[]).map(function(v){return v.state}).join();
-            if(seen===null)seen=key;else if(key!==seen)reloadSoon()})},1500)}
+            if(key!==seen){seen=key;reloadSoon()}})},1000)}
         document.querySelectorAll('button[data-action]').forEach(function(b){b.addEventListener('click',function(){
           var act=b.dataset.action,runID=location.pathname.split('/').pop(),out=document.getElementById('action-result');
           function send(){return fetch('/api/v1/runs/'+runID+'/'+act,{method:'POST',headers:{'Authorization':'Bearer '+(localStorage.getItem('pushboxToken')||'')}})}

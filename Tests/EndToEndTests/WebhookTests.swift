@@ -198,8 +198,8 @@ struct WebhookTests {
     /// GET with Python's urllib (an HTTP client that shares nothing with Pushbox).
     static func get(_ url: String) throws -> String {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())", url]
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())", url]
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
