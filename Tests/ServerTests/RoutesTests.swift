@@ -139,7 +139,7 @@ struct RoutesTests {
             try await client.execute(uri: "/runs/1", method: .get) { response in
                 #expect(response.headers[.contentType]?.hasPrefix("text/html") == true)
                 let page = String(buffer: response.body)
-                #expect(page.contains("run #1 <span class=\"badge failed\" id=\"state\" data-key=\"failed|failed|\">failed</span>"), "\(page.prefix(3000))")
+                #expect(page.contains("run #1 <span class=\"badge failed\" id=\"state\" data-key=\"failed|passed,failed|\">failed</span>"), "\(page.prefix(3000))")
                 #expect(page.contains("hello from the step") && page.contains("<button data-action=\"retry\">Retry</button>"))
                 #expect(page.contains("data-live=\"0\""), "a finished run's logs are not followed")
             }
