@@ -15,6 +15,10 @@ package enum Routes {
 
         router.get("/healthz") { _, _ in "ok\n" }
 
+        router.get("/api/v1/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.json)))
+        }
+
         router.get("/metrics") { _, _ in
             guard let metrics = context.metrics else { return failure(.notFound, "metrics are not enabled") }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

@@ -72,6 +72,14 @@ struct RoutesTests {
                 #expect(json?["version"] as? String == "test")
                 #expect(json?["queued"] as? Int == 0)
             }
+            try await client.execute(uri: "/api/v1/openapi.json", method: .get) { response in
+                #expect(response.status == .ok && response.headers[.contentType] == "application/json")
+                let doc = try JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any]
+                #expect(doc?["openapi"] as? String == "3.1.0")
+            }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                #expect(response.status == .notFound, "no metrics provider in this context")
+            }
         }
     }
 

@@ -1,0 +1,59 @@
+import Core
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Pipeline
+@testable import Server
+import Testing
+
+/// The OpenAPI document is served, parses, and its schemas list exactly the keys the real encoders write.
+@Suite("OpenAPI document")
+struct OpenAPITests {
+    static func document() throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: Data(OpenAPIDocument.json.utf8)) as? [String: Any])
+    }
+
+    static func properties(_ schema: String) throws -> Set<String> {
+        let schemas = try #require((try document()["components"] as? [String: Any])?["schemas"] as? [String: Any])
+        let object = try #require(schemas[schema] as? [String: Any], "no schema \(schema)")
+        return Set(try #require(object["properties"] as? [String: Any]).keys)
+    }
+
+    /// The keys of a value as the API encodes it, with every optional filled so that none is left out.
+    static func keys<T: Encodable>(_ value: T) throws -> Set<String> {
+        let data = try APIJSON.encoder().encode(value)
+        return Set(try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any]).keys)
+    }
+
+    @Test("every path the routes serve is described; OpenAPI 3.1")
+    func paths() throws {
+        let doc = try Self.document()
+        #expect(doc["openapi"] as? String == "3.1.0")
+        let paths = Set(try #require(doc["paths"] as? [String: Any]).keys)
+        #expect(paths == ["/healthz", "/metrics", "/api/v1/status", "/api/v1/repos", "/api/v1/runs", "/api/v1/runs/{id}",
+                          "/api/v1/runs/{id}/attempts", "/api/v1/runs/{id}/log", "/api/v1/runs/{id}/logs/{step}",
+                          "/api/v1/runs/{id}/cancel", "/api/v1/runs/{id}/retry", "/api/v1/hooks/post-receive", "/api/v1/openapi.json"])
+    }
+
+    @Test("the schemas match the encoders: Run, Step, VMResult, FixAttempt, SubmitResult, ActionResponse, Status")
+    func schemasMatchEncoders() throws {
+        let date = Date(timeIntervalSince1970: 0)
+        let step = StepResult(position: 0, name: "s", command: "c", exitCode: 0, startedAt: date, finishedAt: date, testsPassed: 1, testsFailed: 0, testsSkipped: 0)
+        let vm = VMResult(position: 0, profile: "p", command: "c", message: "m", exitCode: 0, accel: "tcg", bootSeconds: 1, startedAt: date,
+                          finishedAt: date, testsPassed: 1, testsFailed: 0, testsSkipped: 0)
+        let run = Run(id: 1, repoID: 1, repoName: "a", ref: "r", sha: "s", oldSHA: "o", message: "m", detected: "d", image: "i", sandboxID: "x",
+                      supersededBy: 2, retryOf: 3, startedAt: date, finishedAt: date, steps: [step], autofix: "a", vms: [vm])
+        #expect(try Self.keys(run) == Self.properties("Run"))
+        #expect(try Self.keys(step) == Self.properties("Step"))
+        #expect(try Self.keys(vm) == Self.properties("VMResult"))
+        #expect(try Self.keys(FixAttemptSummary(attempt: 1, backend: "b", model: "m", stop: "s", passed: true, rejection: "r",
+                                                verification: "v", durationSeconds: 1)) == Self.properties("FixAttempt"))
+        let submit = try APIJSON.decoder().decode(SubmitResult.self, from: Data("""
+            {"ref":"r","sha":"s","status":"queued","run_id":1,"url":"u","superseded":[],"message":"m",
+             "autofix":{"branch":"b","run_id":1,"sha":"s"}}
+            """.utf8))
+        #expect(try Self.keys(submit) == Self.properties("SubmitResult"))
+        #expect(try Self.keys(ActionResponse(runID: 1, outcome: "queued", newRunID: 2)) == Self.properties("ActionResponse"))
+        #expect(try Self.keys(DaemonStatus(version: "v", pid: 1, home: "h", running: 0, queued: 0, url: "u")) == Self.properties("Status"))
+    }
+}
