@@ -196,12 +196,28 @@ struct LogTail: Equatable {
             try? handle.seek(toOffset: 0)
             var remaining = start
             while remaining > 0, let chunk = try? handle.read(upToCount: Int(min(remaining, 1 << 20))), !chunk.isEmpty {
-                firstLine += chunk.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
+                firstLine += Self.newlines(in: chunk)
                 remaining -= UInt64(chunk.count)
             }
         }
         var lines = String(decoding: data, as: UTF8.self).components(separatedBy: "\n")
         if lines.last == "" { lines.removeLast() }
         return LogTail(lines: lines, firstLine: firstLine, skippedBytes: start, endOffset: end)
+    }
+
+    /// Newlines in `data`, with memchr (a 50 MB log is counted in milliseconds).
+    static func newlines(in data: Data) -> Int {
+        data.withUnsafeBytes { buffer -> Int in
+            guard var cursor = buffer.baseAddress else { return 0 }
+            var remaining = buffer.count
+            var count = 0
+            while remaining > 0, let hit = memchr(cursor, 0x0A, remaining) {
+                count += 1
+                let advance = cursor.distance(to: UnsafeRawPointer(hit)) + 1
+                cursor = cursor.advanced(by: advance)
+                remaining -= advance
+            }
+            return count
+        }
     }
 }
