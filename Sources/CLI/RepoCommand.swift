@@ -7,7 +7,7 @@ import Store
 struct RepoCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "repo", abstract: "Register bare repositories and install their post-receive hook.",
-        subcommands: [Add.self, List.self, Remove.self])
+        subcommands: [Add.self, List.self, Remove.self, Token.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -55,6 +55,21 @@ struct RepoCommand: AsyncParsableCommand {
                 try store.removeRepo(named: name)
                 HookInstaller.uninstall(repoPath: repo.path)
                 printOut("removed \(name); its runs are gone from the store, its notes stay in the repository")
+            }
+        }
+    }
+
+    struct Token: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print a repository's own hook token: it lets a hook on another host report pushes of this repository only.")
+        @OptionGroup var options: HomeOptions
+        @Argument(help: "Name of the repository.") var name: String
+
+        func run() async throws {
+            try await guarded {
+                let store = try Runtime.openStore(options.runnerHome)
+                guard let repo = try store.repo(named: name) else { throw UserError("no repository named \(name)") }
+                printOut(try store.hookToken(repoID: repo.id))
             }
         }
     }

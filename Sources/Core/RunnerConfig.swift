@@ -90,13 +90,15 @@ package struct RunnerConfig: Sendable, Equatable {
     /// Per step; beyond it the log ends with a truncation marker.
     package var logCap: Int64 = 100 << 20
     package var reconcileEvery: Duration = .seconds(60)
+    /// With a `listen` that is not loopback, GETs need the token too unless this is true.
+    package var isPublic = false
     package var autofix = Autofix()
     package var vm = VM()
     package var reports: [Report] = []
 
     package init() {}
 
-    private static let keys = ["listen", "url", "concurrency", "engine", "log_cap", "reconcile_every", "autofix", "vm", "reports"]
+    private static let keys = ["listen", "url", "public", "concurrency", "engine", "log_cap", "reconcile_every", "autofix", "vm", "reports"]
 
     package static func parse(_ text: String, file: String) throws -> RunnerConfig {
         let reader = YAMLReader(file: file)
@@ -114,6 +116,7 @@ package struct RunnerConfig: Sendable, Equatable {
                 config.url = try reader.nonEmptyString(value, "url")
                 while config.url.hasSuffix("/") { config.url.removeLast() }
                 urlGiven = true
+            case "public": config.isPublic = try reader.bool(value, "public")
             case "concurrency": config.concurrency = try reader.int(value, "concurrency", range: 1...64)
             case "engine":
                 config.engine = try reader.nonEmptyString(value, "engine")

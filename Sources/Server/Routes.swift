@@ -12,6 +12,11 @@ package enum Routes {
     package static func router(_ context: ServerContext, trusted: Bool) -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         let streamer = RunLogReader(home: context.home, store: context.store, hub: context.hub)
+        // A listener beyond loopback shows runs, logs and repository paths only to token holders, unless
+        // the runner config says `public: true`.
+        if !trusted, !context.config.isPublic, !(ListenAddress(context.config.listen)?.isLoopback ?? true) {
+            router.add(middleware: ReadAccess(token: context.token))
+        }
 
         router.get("/healthz") { _, _ in "ok\n" }
 
@@ -126,13 +131,21 @@ package enum Routes {
         }
 
         router.post("/api/v1/hooks/post-receive") { request, _ in
-            if let denied = authorize(request, context, trusted: trusted) { return denied }
+            // The runner's token, or the pushed repository's own hook token (`pushbox repo token NAME`).
+            let hookRepo = bearer(request).flatMap { try? context.store.repo(hookToken: $0) }
+            if hookRepo == nil, let denied = authorize(request, context, trusted: trusted) { return denied }
             let body = try await request.body.collect(upTo: maxBodyBytes)
             let payload: PostReceiveRequest
             do {
                 payload = try APIJSON.decoder().decode(PostReceiveRequest.self, from: Data(body.readableBytesView))
             } catch {
                 return failure(.badRequest, "body must be {\"repo_path\": …, \"updates\": [{\"old_sha\", \"new_sha\", \"ref\"}]}: \(error)")
+            }
+            if let hookRepo, !trusted {
+                let pushed = URL(fileURLWithPath: payload.repoPath).standardizedFileURL.path
+                guard pushed == hookRepo.path || payload.repoPath == hookRepo.path else {
+                    return failure(.forbidden, "this hook token belongs to repository \(hookRepo.name), not to \(payload.repoPath)")
+                }
             }
             guard payload.updates.count <= 10_000 else { return failure(.contentTooLarge, "at most 10000 ref updates per request") }
             do {
@@ -166,7 +179,28 @@ package enum Routes {
         return nil
     }
 
-    private static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    /// The token of `Authorization: Bearer <token>`, if any.
+    static func bearer(_ request: Request) -> String? {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
+        let token = String(header.dropFirst(7))
+        return token.isEmpty ? nil : token
+    }
+
+    /// GETs need the token (all but `/healthz`): a listener that is not loopback and not `public: true`.
+    struct ReadAccess: RouterMiddleware {
+        typealias Context = BasicRequestContext
+        let token: String
+
+        func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+            if request.method == .get, request.uri.path != "/healthz",
+               !(request.headers[.authorization].map { Routes.constantTimeEquals($0, "Bearer \(token)") } ?? false) {
+                return Routes.failure(.unauthorized, "this listener is not loopback: reading needs Authorization: Bearer <token> (see `pushbox token`), or `public: true` in the runner configuration")
+            }
+            return try await next(request, context)
+        }
+    }
+
+    static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
         let x = Array(a.utf8), y = Array(b.utf8)
         guard x.count == y.count else { return false }
         return zip(x, y).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0

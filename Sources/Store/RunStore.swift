@@ -182,6 +182,9 @@ package final class RunStore: Sendable {
             try db.execute(sql: "ALTER TABLE deliveries ADD COLUMN kind TEXT NOT NULL DEFAULT 'webhook'")
             try db.execute(sql: "ALTER TABLE deliveries ADD COLUMN token_env TEXT")
         }
+        migrator.registerMigration("v8: per-repository hook tokens") { db in
+            try db.execute(sql: "ALTER TABLE repos ADD COLUMN hook_token TEXT")
+        }
         return migrator
     }
 
@@ -196,10 +199,34 @@ package final class RunStore: Sendable {
                 throw StoreError("a repository named \"\(name)\" is already registered; choose another with --name")
             }
             let now = Date()
-            try db.execute(sql: "INSERT INTO repos (name, path, created_at) VALUES (?, ?, ?)",
-                           arguments: [name, path, now.timeIntervalSince1970])
+            try db.execute(sql: "INSERT INTO repos (name, path, created_at, hook_token) VALUES (?, ?, ?, ?)",
+                           arguments: [name, path, now.timeIntervalSince1970, Self.makeToken()])
             return Repo(id: db.lastInsertedRowID, name: name, path: path, createdAt: now)
         }
+    }
+
+    /// The repository's own token for `POST /api/v1/hooks/post-receive` (a hook on another host); made on
+    /// first use for repositories registered before tokens existed. Never part of `Repo` (the API lists repos).
+    package func hookToken(repoID: Int64) throws -> String {
+        try pool.write { db in
+            if let token = try String.fetchOne(db, sql: "SELECT hook_token FROM repos WHERE id = ?", arguments: [repoID]) { return token }
+            let token = Self.makeToken()
+            try db.execute(sql: "UPDATE repos SET hook_token = ? WHERE id = ?", arguments: [token, repoID])
+            return token
+        }
+    }
+
+    /// The repository a hook token belongs to, if any.
+    package func repo(hookToken token: String) throws -> Repo? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM repos WHERE hook_token = ?", arguments: [token]).map(Self.repo)
+        }
+    }
+
+    /// 32 random bytes as hex.
+    static func makeToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
     }
 
     package func repos() throws -> [Repo] {

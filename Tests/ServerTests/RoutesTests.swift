@@ -221,6 +221,70 @@ struct RoutesTests {
         }
     }
 
+    @Test("per-repository hook tokens: accepted for their repository only; the runner token for any")
+    func hookTokens() async throws {
+        let world = try await World()
+        defer { world.directory.remove() }
+        let store = world.context.store
+        let app = try #require(try store.repo(named: "app"))
+        let other = try store.addRepo(name: "other", path: world.directory.url("other.git").path)
+        let appToken = try store.hookToken(repoID: app.id), otherToken = try store.hookToken(repoID: other.id)
+        #expect(appToken.count == 64 && appToken != otherToken && appToken != world.context.token)
+        #expect(try store.hookToken(repoID: app.id) == appToken, "stable")
+        let sha = try world.pushPipeline("steps: [true]\n")
+        let body = body([(RefUpdate.zeroSHA, sha, "refs/heads/main")], repo: app.path)
+        try await world.app(trusted: false).test(.router) { client in
+            try await client.execute(uri: "/api/v1/hooks/post-receive", method: .post, headers: [.authorization: "Bearer \(otherToken)"],
+                                     body: body) { response in
+                #expect(response.status == .forbidden)
+                #expect(String(buffer: response.body).contains("belongs to repository other"))
+            }
+            try await client.execute(uri: "/api/v1/hooks/post-receive", method: .post, headers: [.authorization: "Bearer nope"],
+                                     body: body) { response in
+                #expect(response.status == .unauthorized)
+            }
+            try await client.execute(uri: "/api/v1/hooks/post-receive", method: .post, headers: [.authorization: "Bearer \(appToken)"],
+                                     body: body) { response in
+                #expect(response.status == .ok && String(buffer: response.body).contains("\"status\":\"queued\""))
+            }
+            // A repo's hook token is no key to anything else.
+            try await client.execute(uri: "/api/v1/runs/1/cancel", method: .post, headers: [.authorization: "Bearer \(appToken)"]) { response in
+                #expect(response.status == .unauthorized)
+            }
+        }
+        // The repository list never shows tokens.
+        try await world.app(trusted: false).test(.router) { client in
+            try await client.execute(uri: "/api/v1/repos", method: .get) { response in
+                #expect(!String(buffer: response.body).contains(appToken))
+            }
+        }
+    }
+
+    @Test("a listener that is not loopback needs the token for reading too, unless public: true")
+    func nonLoopbackReads() async throws {
+        let world = try await World()
+        defer { world.directory.remove() }
+        var context = world.context
+        context.config.listen = "0.0.0.0:7070"
+        try await Application(router: Routes.router(context, trusted: false)).test(.router) { client in
+            try await client.execute(uri: "/api/v1/runs", method: .get) { response in #expect(response.status == .unauthorized) }
+            try await client.execute(uri: "/", method: .get) { response in #expect(response.status == .unauthorized) }
+            try await client.execute(uri: "/healthz", method: .get) { response in #expect(response.status == .ok) }
+            try await client.execute(uri: "/api/v1/runs", method: .get, headers: [.authorization: "Bearer secret-token"]) { response in
+                #expect(response.status == .ok)
+            }
+        }
+        // The unix socket is trusted whatever the TCP listener.
+        try await Application(router: Routes.router(context, trusted: true)).test(.router) { client in
+            try await client.execute(uri: "/api/v1/runs", method: .get) { response in #expect(response.status == .ok) }
+        }
+        context.config.isPublic = true
+        try await Application(router: Routes.router(context, trusted: false)).test(.router) { client in
+            try await client.execute(uri: "/api/v1/runs", method: .get) { response in #expect(response.status == .ok) }
+            try await client.execute(uri: "/api/v1/runs/1/cancel", method: .post) { response in #expect(response.status == .unauthorized) }
+        }
+    }
+
     @Test func badInputGetsClearErrors() async throws {
         let world = try await World()
         defer { world.directory.remove() }
