@@ -129,6 +129,7 @@ package struct Run: Codable, Sendable, Equatable {
         case steps
         case autofix
         case vms
+        case subject
     }
 
     package var id: Int64
@@ -160,12 +161,14 @@ package struct Run: Codable, Sendable, Equatable {
     package var autofix: String?
     /// The `vms:` entries, in order (pushed tree first, then the autofix tree's).
     package var vms: [VMResult]
+    /// The pushed commit's subject line, once the run has read the commit.
+    package var subject: String?
 
     package init(id: Int64, repoID: Int64, repoName: String, ref: String, sha: String, oldSHA: String? = nil,
                  state: RunState = .queued, message: String? = nil, detected: String? = nil, image: String? = nil,
                  sandboxID: String? = nil, supersededBy: Int64? = nil, requeues: Int = 0, retryOf: Int64? = nil,
                  source: String = "hook", createdAt: Date = Date(), startedAt: Date? = nil, finishedAt: Date? = nil,
-                 steps: [StepResult] = [], autofix: String? = nil, vms: [VMResult] = []) {
+                 steps: [StepResult] = [], autofix: String? = nil, vms: [VMResult] = [], subject: String? = nil) {
         self.id = id
         self.repoID = repoID
         self.repoName = repoName
@@ -187,6 +190,7 @@ package struct Run: Codable, Sendable, Equatable {
         self.steps = steps
         self.autofix = autofix
         self.vms = vms
+        self.subject = subject
     }
 
     package var shortRef: String { RefUpdate(oldSHA: "", newSHA: sha, ref: ref).shortName }

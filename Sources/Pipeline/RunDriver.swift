@@ -167,7 +167,8 @@ package struct RunDriver: Sendable {
     private func loadPipeline(_ run: Run, repo: Repository) throws -> LoadedPipeline {
         guard let commit = ObjectID(hex: run.sha) else { throw RunAbort(state: .error, message: "\(run.sha) is not an object id") }
         do {
-            _ = try repo.commit(commit)
+            let info = try repo.commit(commit)
+            try? store.update(runID: run.id, subject: String(info.subject.prefix(200)))
         } catch {
             throw RunAbort(state: .error, message: "commit \(run.sha) is not in the repository (\(error))")
         }

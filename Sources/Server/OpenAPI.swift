@@ -39,7 +39,8 @@ enum OpenAPIDocument {
             "finished_at": {"type": ["string", "null"], "format": "date-time"},
             "steps": {"type": "array", "items": {"$ref": "#/components/schemas/Step"}},
             "autofix": {"type": ["string", "null"], "description": "The note's autofix line without its prefix"},
-            "vms": {"type": "array", "items": {"$ref": "#/components/schemas/VMResult"}}}},
+            "vms": {"type": "array", "items": {"$ref": "#/components/schemas/VMResult"}},
+            "subject": {"type": ["string", "null"], "description": "The pushed commit's subject line (once the run has started)"}}},
           "FixAttempt": {"type": "object", "properties": {
             "attempt": {"type": "integer"}, "backend": {"type": "string"}, "model": {"type": "string"}, "stop": {"type": "string"},
             "passed": {"type": "boolean"}, "rejection": {"type": ["string", "null"]}, "verification": {"type": ["string", "null"]},

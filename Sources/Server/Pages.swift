@@ -11,13 +11,13 @@ enum Pages {
             <tr class="\(run.state.rawValue)"><td><a href="/runs/\(run.id)">#\(run.id)</a></td><td>\(escape(run.repoName))</td>\
             <td>\(escape(run.shortRef))</td><td><code>\(run.sha.prefix(8))</code></td><td><span class="badge \(run.state.rawValue)">\(run.state.rawValue)</span></td>\
             <td>\(run.duration.map(Units.format) ?? "")</td><td>\(tests(run).map { escape($0.summary) } ?? "")</td>\
-            <td>\(badges(run))\(escape(run.message?.split(separator: "\n").first.map(String.init) ?? ""))</td></tr>
+            <td>\(escape(run.subject ?? ""))</td><td>\(badges(run))\(escape(run.message?.split(separator: "\n").first.map(String.init) ?? ""))</td></tr>
             """
         }.joined(separator: "\n")
         let live = runs.contains { !$0.state.isFinished }
         return page(title: "pushbox", refresh: live, body: """
             <h1>pushbox</h1>
-            <table><tr><th>run</th><th>repo</th><th>ref</th><th>commit</th><th>status</th><th>duration</th><th>tests</th><th></th></tr>
+            <table><tr><th>run</th><th>repo</th><th>ref</th><th>commit</th><th>status</th><th>duration</th><th>tests</th><th>commit subject</th><th></th></tr>
             \(rows)
             </table>
             """)
@@ -54,6 +54,7 @@ enum Pages {
             <p><a href="/">all runs</a></p>
             <h1>run #\(run.id) <span class="badge \(run.state.rawValue)" id="state" data-key="\(stageKey(run))">\(run.state.rawValue)</span>\
             \(live ? "<button data-action=\"cancel\">Cancel</button>" : "<button data-action=\"retry\">Retry</button>")</h1>
+            \(run.subject.map { "<p><b>\(escape($0))</b></p>" } ?? "")
             <p>\(escape(run.repoName)) \(escape(run.ref)) <code>\(run.sha)</code>\(run.detected.map { " · detected: \(escape($0))" } ?? "")\
             \(run.duration.map { " · \(Units.format($0))" } ?? "")\(tests(run).map { " · \(escape($0.summary))" } ?? "")</p>
             <p id="action-result" class="message"></p>
@@ -72,6 +73,11 @@ enum Pages {
         stages += run.vms.map { vm in
             "<tr class=\"\(vm.state.rawValue)\"><td><a href=\"#log-\(vm.logName)\">vm \(escape(vm.profile))\(vm.tree == .autofix ? " (autofix)" : "")</a></td><td>\(vm.state.rawValue)</td><td>\(vm.duration.map(Units.format) ?? "")</td></tr>"
         }
+        if let times = stageTimes(home.run(run.id).metadata) {
+            stages.insert("<tr class=\"passed\"><td>checkout</td><td>passed</td><td>\(Units.format(times.checkout))</td></tr>"
+                          + (times.sandbox.map { "<tr class=\"passed\"><td>container start</td><td>passed</td><td>\(Units.format($0))</td></tr>" } ?? ""),
+                          at: 0)
+        }
         if !stages.isEmpty { body += "<table class=\"stages\">\(stages.joined())</table>" }
         if !attempts.isEmpty {
             let rows = attempts.map { a in
@@ -79,7 +85,7 @@ enum Pages {
                 return "<tr class=\"\(a.passed ? "passed" : "failed")\"><td>\(a.attempt)</td><td>\(escape(a.backend))</td><td>\(escape(a.model))</td>"
                     + "<td>\(escape(outcome))</td><td>\(a.turns)</td><td>\(a.toolCalls)</td><td>\(a.inputTokens) / \(a.outputTokens)</td>"
                     + "<td>\(String(format: "$%.2f", a.costUSD))</td><td>\(a.durationSeconds.map { String(format: "%.1fs", $0) } ?? "")</td></tr>"
-                    + (a.diff.isEmpty ? "" : "<tr><td></td><td colspan=\"8\"><details><summary>diff</summary><pre>\(escape(a.diff))</pre></details></td></tr>")
+                    + (a.diff.isEmpty ? "" : "<tr><td></td><td colspan=\"8\"><details\(a.passed ? " open" : "")><summary>diff</summary><pre class=\"diff\">\(diffHTML(a.diff))</pre></details></td></tr>")
             }.joined(separator: "\n")
             body += """
                 <h2>autofix attempts</h2>
@@ -151,6 +157,7 @@ enum Pages {
         pre.log .l{display:block;white-space:pre-wrap;word-break:break-all}pre.log .l:target{background:#3b2e00}
         pre.log .n{display:inline-block;width:4.5em;margin-right:.8em;text-align:right;color:#6e7681;text-decoration:none;user-select:none}
         .message{white-space:pre-wrap}.note{color:var(--muted)}button{margin-left:.6em;font-size:.6em}
+        pre.diff{background:var(--code);padding:.6em;overflow:auto}.diff .add{color:#1a7f37}.diff .del{color:#cf222e}.diff .hunk{color:#8250df}.diff .file{font-weight:bold}
         .b{font-weight:bold}.i{font-style:italic}.u{text-decoration:underline}
         .f0{color:#484f58}.f1{color:#ff7b72}.f2{color:#3fb950}.f3{color:#d29922}.f4{color:#58a6ff}.f5{color:#bc8cff}.f6{color:#39c5cf}.f7{color:#b1bac4}
         .f8{color:#6e7681}.f9{color:#ffa198}.f10{color:#56d364}.f11{color:#e3b341}.f12{color:#79c0ff}.f13{color:#d2a8ff}.f14{color:#56d4dd}.f15{color:#fff}
@@ -198,6 +205,31 @@ enum Pages {
               if(j.new_run_id)location.href='/runs/'+j.new_run_id;else reloadSoon()})})})});
         })();
         """#
+
+    /// Checkout and container-start durations from `metadata.json` (written when the run ends).
+    static func stageTimes(_ metadata: URL) -> (checkout: Duration, sandbox: Duration?)? {
+        guard let data = FileManager.default.contents(atPath: metadata.path),
+              let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any],
+              let timings = object["timings"] as? [String: Any],
+              let claimed = (timings["claimed_at"] as? String).flatMap(Timestamps.date),
+              let checkedOut = (timings["checked_out_at"] as? String).flatMap(Timestamps.date) else { return nil }
+        let ms = { (from: Date, to: Date) in Duration.milliseconds(Int64((to.timeIntervalSince(from) * 1000).rounded())) }
+        let requested = (timings["sandbox_requested_at"] as? String).flatMap(Timestamps.date)
+        let ready = (timings["sandbox_ready_at"] as? String).flatMap(Timestamps.date)
+        return (ms(claimed, checkedOut), requested.flatMap { start in ready.map { ms(start, $0) } })
+    }
+
+    /// A unified diff with added, removed and hunk lines marked (`.add`, `.del`, `.hunk`).
+    static func diffHTML(_ diff: String) -> String {
+        diff.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            let text = escape(String(line))
+            if line.hasPrefix("+++") || line.hasPrefix("---") { return "<span class=\"file\">\(text)</span>" }
+            if line.hasPrefix("+") { return "<span class=\"add\">\(text)</span>" }
+            if line.hasPrefix("-") { return "<span class=\"del\">\(text)</span>" }
+            if line.hasPrefix("@@") { return "<span class=\"hunk\">\(text)</span>" }
+            return text
+        }.joined(separator: "\n")
+    }
 
     static func escape(_ text: String) -> String {
         var out = ""

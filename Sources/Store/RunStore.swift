@@ -185,6 +185,9 @@ package final class RunStore: Sendable {
         migrator.registerMigration("v8: per-repository hook tokens") { db in
             try db.execute(sql: "ALTER TABLE repos ADD COLUMN hook_token TEXT")
         }
+        migrator.registerMigration("v9: commit subject") { db in
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN subject TEXT")
+        }
         return migrator
     }
 
@@ -425,8 +428,10 @@ package final class RunStore: Sendable {
         try db.execute(sql: "DELETE FROM fix_attempts WHERE run_id = ?", arguments: [runID])
     }
 
-    package func update(runID: Int64, detected: String? = nil, image: String? = nil, sandboxID: String? = nil) throws {
+    package func update(runID: Int64, detected: String? = nil, image: String? = nil, sandboxID: String? = nil,
+                        subject: String? = nil) throws {
         try pool.write { db in
+            if let subject { try db.execute(sql: "UPDATE runs SET subject = ? WHERE id = ?", arguments: [subject, runID]) }
             if let detected { try db.execute(sql: "UPDATE runs SET detected = ? WHERE id = ?", arguments: [detected, runID]) }
             if let image { try db.execute(sql: "UPDATE runs SET image = ? WHERE id = ?", arguments: [image, runID]) }
             if let sandboxID { try db.execute(sql: "UPDATE runs SET sandbox_id = ? WHERE id = ?", arguments: [sandboxID, runID]) }
@@ -701,7 +706,7 @@ package final class RunStore: Sendable {
                    supersededBy: row["superseded_by"], requeues: row["requeues"], retryOf: row["retry_of"],
                    source: row["source"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
                    startedAt: date(row["started_at"]), finishedAt: date(row["finished_at"]), steps: steps,
-                   autofix: row["autofix"], vms: vms)
+                   autofix: row["autofix"], vms: vms, subject: row["subject"])
     }
 
     private static func date(_ value: Double?) -> Date? { value.map(Date.init(timeIntervalSince1970:)) }

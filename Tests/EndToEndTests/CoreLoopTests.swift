@@ -20,6 +20,7 @@ struct CoreLoopTests {
         let run = try pushbox.waitForRun(1)
         #expect(run.state == .passed, "\(run)")
         #expect(run.steps.map(\.name) == ["build", "test"])
+        #expect(run.subject == "passing", "the commit's subject is recorded with the run")
         #expect(run.steps.allSatisfy { $0.state == .passed && $0.exitCode == 0 })
         #expect(run.steps[1].testsPassed == 2 && run.steps[1].testsFailed == 0)
         #expect(pushbox.log(run: 1, step: "build").contains("gcc -o hello hello.c"))

@@ -42,7 +42,7 @@ struct OpenAPITests {
         let vm = VMResult(position: 0, profile: "p", command: "c", message: "m", exitCode: 0, accel: "tcg", bootSeconds: 1, startedAt: date,
                           finishedAt: date, testsPassed: 1, testsFailed: 0, testsSkipped: 0)
         let run = Run(id: 1, repoID: 1, repoName: "a", ref: "r", sha: "s", oldSHA: "o", message: "m", detected: "d", image: "i", sandboxID: "x",
-                      supersededBy: 2, retryOf: 3, startedAt: date, finishedAt: date, steps: [step], autofix: "a", vms: [vm])
+                      supersededBy: 2, retryOf: 3, startedAt: date, finishedAt: date, steps: [step], autofix: "a", vms: [vm], subject: "s")
         #expect(try Self.keys(run) == Self.properties("Run"))
         #expect(try Self.keys(step) == Self.properties("Step"))
         #expect(try Self.keys(vm) == Self.properties("VMResult"))

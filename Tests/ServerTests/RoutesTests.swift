@@ -194,7 +194,8 @@ struct RoutesTests {
             try await client.execute(uri: "/runs/\(run.id)", method: .get) { response in
                 let page = String(buffer: response.body)
                 #expect(page.contains("autofix attempts") && page.contains("failed: step test failed (exit 2)"))
-                #expect(page.contains("-a &lt;b&gt;") && !page.contains("<b>"), "the diff is escaped")
+                #expect(page.contains("<span class=\"del\">-a &lt;b&gt;</span>") && page.contains("<span class=\"add\">+c</span>"),
+                        "the diff is escaped and its lines marked")
                 #expect(page.contains("vm linux-x86_64: passed") && page.contains("guest says hi"))
             }
             try await client.execute(uri: "/api/v1/runs/\(run.id)/logs/vm-linux-x86_64", method: .get) { response in
