@@ -15,7 +15,7 @@ enum Pages {
             """
         }.joined(separator: "\n")
         let live = runs.contains { !$0.state.isFinished }
-        return page(title: "pushbox", refresh: live, body: """
+        return page(title: "pushbox", refresh: live ? 2 : 10, body: """
             <h1>pushbox</h1>
             <table><tr><th>run</th><th>repo</th><th>ref</th><th>commit</th><th>status</th><th>duration</th><th>tests</th><th>commit subject</th><th></th></tr>
             \(rows)
@@ -48,7 +48,8 @@ enum Pages {
         "\(run.state.rawValue)|\(run.steps.map(\.state.rawValue).joined(separator: ","))|\(run.vms.map(\.state.rawValue).joined(separator: ","))"
     }
 
-    static func run(_ run: Run, home: RunnerHome, attempts: [FixAttemptSummary] = []) -> String {
+    static func run(_ run: Run, home: RunnerHome, attempts: [FixAttemptSummary] = [],
+                    deliveries: [(delivery: Delivery, attempts: [DeliveryAttempt])] = []) -> String {
         let live = !run.state.isFinished
         var body = """
             <p><a href="/">all runs</a></p>
@@ -94,6 +95,23 @@ enum Pages {
                 </table>
                 """
         }
+        if !deliveries.isEmpty {
+            let rows = deliveries.map { entry in
+                let d = entry.delivery
+                let tries = entry.attempts.map { a in
+                    "\(a.status.map(String.init) ?? "no answer") in \(a.latencyMs) ms"
+                }.joined(separator: ", ")
+                let state = d.state == .pending ? "pending, next try \(Timestamps.string(d.nextAttemptAt))" : d.state.rawValue.replacingOccurrences(of: "_", with: " ")
+                return "<tr class=\"\(d.state == .delivered ? "passed" : d.state == .pending ? "running" : "failed")\"><td>\(d.kind)</td><td>\(d.event.rawValue)</td>"
+                    + "<td>\(escape(d.url))</td><td>\(escape(state))</td><td>\(escape(tries))</td><td>\(escape(d.lastError ?? ""))</td></tr>"
+            }.joined(separator: "\n")
+            body += """
+                <h2>reports</h2>
+                <table><tr><th>kind</th><th>event</th><th>to</th><th>state</th><th>attempts</th><th>last error</th></tr>
+                \(rows)
+                </table>
+                """
+        }
         for step in run.steps {
             var title = "\(escape(step.name)): \(step.state.rawValue)"
             if let duration = step.duration { title += " in \(Units.format(duration))" }
@@ -109,7 +127,7 @@ enum Pages {
             if let message = vm.message, vm.state == .error || vm.state == .skipped { detail += " · \(escape(message))" }
             body += section(run: run, home: home, log: vm.logName, state: vm.state, title: title, command: vm.command, detail: detail)
         }
-        return page(title: "run #\(run.id)", refresh: false, body: body + (live ? "<noscript><meta http-equiv=\"refresh\" content=\"2\"></noscript>" : ""))
+        return page(title: "run #\(run.id)", refresh: nil, body: body + (live ? "<noscript><meta http-equiv=\"refresh\" content=\"2\"></noscript>" : ""))
     }
 
     /// `title` and `detail` are HTML already; `command` is text. The log's last 256 KiB with numbered,
@@ -134,10 +152,11 @@ enum Pages {
             """
     }
 
-    private static func page(title: String, refresh: Bool, body: String) -> String {
+    /// `refresh`: seconds between reloads (nil: none).
+    private static func page(title: String, refresh: Int?, body: String) -> String {
         """
         <!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-        \(refresh ? "<meta http-equiv=\"refresh\" content=\"2\">" : "")<title>\(escape(title))</title>
+        \(refresh.map { "<meta http-equiv=\"refresh\" content=\"\($0)\">" } ?? "")<title>\(escape(title))</title>
         <style>\(css)</style>
         </head><body>\(body)<script>\(script)</script></body></html>
         """

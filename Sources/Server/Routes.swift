@@ -164,7 +164,8 @@ package enum Routes {
             guard let id = ctx.parameters.get("id", as: Int64.self), let run = try context.store.run(id: id) else {
                 return Response(status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "no such run\n")))
             }
-            return html(Pages.run(run, home: context.home, attempts: (try? context.store.fixAttempts(runID: run.id)) ?? []))
+            return html(Pages.run(run, home: context.home, attempts: (try? context.store.fixAttempts(runID: run.id)) ?? [],
+                                  deliveries: (try? context.store.deliveries(runID: run.id)) ?? []))
         }
 
         return router

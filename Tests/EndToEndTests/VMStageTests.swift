@@ -22,6 +22,24 @@ struct VMStageTests {
         return pushbox
     }
 
+    @Test("pushbox vm list shows the images built; vm check boots the guest, runs uname -a and prints the timings")
+    func listAndCheck() throws {
+        let pushbox = try Self.daemon()
+        let list = try pushbox.pushbox(["vm", "list", "--images", Self.images, "--json"])
+        let profiles = try #require((try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])?["profiles"] as? [[String: Any]])
+        let x86 = try #require(profiles.first { $0["name"] as? String == "linux-x86_64" })
+        #expect(x86["image_built"] as? Bool == true && x86["driver_usable"] as? Bool == true)
+        let windows = try #require(profiles.first { $0["name"] as? String == "windows-11" })
+        #expect(windows["driver_usable"] as? Bool == false && (windows["problems"] as? [String])?.isEmpty == false)
+        let check = try pushbox.pushbox(["vm", "check", "linux-x86_64", "--images", Self.images])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        #expect(check.stdout.contains("Linux ") && check.stdout.contains(" x86_64 GNU/Linux"), "uname -a in the guest: \(check.stdout)")
+        #expect(check.stdout.contains("[vm check] linux-x86_64: passed; accel ") && check.stdout.contains("boot → first command "))
+        let failing = try pushbox.pushbox(["vm", "check", "linux-x86_64", "--images", Self.images, "--run", "exit 3"])
+        #expect(failing.status == 1 && failing.stdout.contains("failed (exit 3)"))
+        #expect(QEMUProcesses.named(suffix: "-0-linux-x86_64").isEmpty)
+    }
+
     @Test("a passing tree runs again in the x86_64 guest: note line, log, test counts, console kept, scratch gone")
     func passesInGuest() throws {
         let pushbox = try Self.daemon()

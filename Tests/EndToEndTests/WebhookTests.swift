@@ -154,6 +154,9 @@ struct WebhookTests {
         #expect(deliveries.allSatisfy { ($0["delivery"] as? [String: Any])?["state"] as? String == "delivered" })
         let text = try pushbox.pushbox(["reports", String(id)])
         #expect(text.stdout.contains("finished → http://127.0.0.1:\(receiver.port)/hook  delivered after"))
+        // …and on the run page.
+        let page = try Self.get("http://127.0.0.1:\(pushbox.port)/runs/\(id)")
+        #expect(page.contains("<h2>reports</h2>") && page.contains("500 in ") && page.contains("200 in "), "\(page.suffix(2000))")
         // The secret itself is nowhere in the store's records or the daemon's log.
         #expect(!report.stdout.contains(Self.secret) && !pushbox.daemonOutput().contains(Self.secret))
     }
