@@ -35,7 +35,7 @@ extension RunDriver {
         // A pristine tree per entry (exported here: a Repository stays on this task); the container steps'
         // build outputs, made for the host, must not reach the guest.
         var trees: [Result<URL, SandboxError>] = []
-        for vm in planned {
+        for vm in planned where environment.vms != nil {   // VM validation off: the entries are only recorded skipped
             let tree = Self.vmDirectory(files, vm).appendingPathComponent("tree")
             do {
                 try? FileManager.default.removeItem(at: tree)
@@ -46,22 +46,29 @@ extension RunDriver {
                 trees.append(.failure(SandboxError("cannot export the tree for the guest: \(error)")))
             }
         }
+        while trees.count < planned.count { trees.append(.failure(SandboxError("VM validation is off for this run"))) }
         let logger = stageLogger
         var finished: [VMResult] = []
-        try await withThrowingTaskGroup(of: VMResult.self) { group in
-            var next = 0
-            func startNext() {
-                let entry = spec.vms[next], vm = planned[next], tree = trees[next]
-                next += 1
-                group.addTask {
-                    try await self.runVM(entry, vm, tree: tree, run: run, spec: spec, setup: setup, files: files, logger: logger)
+        do {
+            try await withThrowingTaskGroup(of: VMResult.self) { group in
+                var next = 0
+                func startNext() {
+                    let entry = spec.vms[next], vm = planned[next], tree = trees[next]
+                    next += 1
+                    group.addTask {
+                        try await self.runVM(entry, vm, tree: tree, run: run, spec: spec, setup: setup, files: files, logger: logger)
+                    }
+                }
+                while next < planned.count && next < limit { startNext() }
+                while let result = try await group.next() {
+                    finished.append(result)
+                    if next < planned.count { startNext() }
                 }
             }
-            while next < planned.count && next < limit { startNext() }
-            while let result = try await group.next() {
-                finished.append(result)
-                if next < planned.count { startNext() }
-            }
+        } catch {
+            // Cancelled: entries that never started still have their exported trees.
+            for vm in planned { try? FileManager.default.removeItem(at: Self.vmDirectory(files, vm).appendingPathComponent("tree")) }
+            throw error
         }
         finished.sort { $0.position < $1.position }
         if let broken = finished.first(where: { $0.state == .error }) {
