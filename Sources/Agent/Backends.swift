@@ -70,6 +70,8 @@ package struct CommandBackend: AttemptBackend {
     package func work(task: String, workspace: URL, runSpec: RunSpec, request: FixRequest, costBudgetUSD: Double,
                       masker: SecretMasker, attemptDirectory: URL, logger: Logger) async -> AttemptWork {
         var runSpec = runSpec
+        // An agent of the user's choice may hand what it sees to a model: the pipeline's secrets stay out.
+        for name in request.pipeline.secrets { runSpec.environment.removeValue(forKey: name) }
         runSpec.environment["PUSHBOX_WORKSPACE"] = "/workspace"
         runSpec.environment["PUSHBOX_FAILED_STEP"] = request.failingStep.name
         runSpec.environment["PUSHBOX_LOG"] = String(request.logTail.suffix(AutofixPrompt.maxLogCharacters))

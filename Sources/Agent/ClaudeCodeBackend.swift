@@ -33,6 +33,8 @@ package struct ClaudeCodeBackend: AttemptBackend {
         let masker = SecretMasker(secrets: request.secrets + [apiKey])
         let endpoint = ClaudeCodeInvocation.endpoint(baseURL: baseURL)
         var runSpec = runSpec
+        // The CLI hands tool output to the model unmasked: the pipeline's secrets stay out of its container.
+        for name in request.pipeline.secrets { runSpec.environment.removeValue(forKey: name) }
         runSpec.image = image
         runSpec.network = endpoint.network
         runSpec.labels["pushbox.autofix"] = "claude-code"

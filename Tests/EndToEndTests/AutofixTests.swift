@@ -239,7 +239,10 @@ struct AutofixTests {
         let repo = try pushbox.makeRepo()
         try Self.buggyProject(in: repo, pipeline: Projects.defaultPipeline + "\nsecrets: [DEPLOY_TOKEN]\n")
         // The CLI streams; its Edit tool takes an absolute path (the workspace is /workspace in its container).
+        // The model looks at the environment first (the CLI runs Bash in the container): the pipeline's secret
+        // must not be there.
         fake.enqueue(
+            .toolUse([(id: "toolu_cc0", name: "Bash", input: #"{"command":"env","description":"Show the environment"}"#)]),
             .toolUse([(id: "toolu_cc1", name: "Edit", input: #"{"file_path":"/workspace/hello.c","old_string":"a-b","new_string":"a+b"}"#)]),
             .text("Fixed add: it subtracted."))
         let (sha, run, note) = try Self.pushAndWait(pushbox, repo)
@@ -249,13 +252,15 @@ struct AutofixTests {
         try Self.checkFixBranch(repo, sha: sha, run: run.id, attempts: 1)
         let records = try Self.attempts(pushbox, run: run.id)
         #expect(records.first?["backend"] as? String == "claude-code")
-        #expect((records.first?["stop"] as? String)?.hasPrefix("completed (2 turns)") == true, "\(records)")
+        #expect((records.first?["stop"] as? String)?.hasPrefix("completed (3 turns)") == true, "\(records)")
         // What went over the wire came from the CLI itself, through the container's route to the host.
         let requests = fake.requests
-        #expect(requests.count == 2, "\(requests.map { "\($0.path) \($0.responseStatus) \($0.validationFailure ?? "")" })")
+        #expect(requests.count == 3, "\(requests.map { "\($0.path) \($0.responseStatus) \($0.validationFailure ?? "")" })")
         #expect(requests.allSatisfy { $0.path == "/v1/messages?beta=true" && $0.responseStatus == 200 })
         #expect(requests.allSatisfy { $0.header("user-agent")?.hasPrefix("claude-cli/") == true && $0.json?["stream"]?.bool == true })
-        #expect(requests[1].bodyText.contains("toolu_cc1") && requests[1].bodyText.contains("tool_result"))
+        #expect(requests[1].bodyText.contains("toolu_cc0") && requests[1].bodyText.contains("PUSHBOX_RUN_ID="),
+                "the Bash tool really ran env in the container")
+        #expect(requests[2].bodyText.contains("toolu_cc1") && requests[2].bodyText.contains("tool_result"))
         // The secret never reaches the model; the key never reaches Pushbox's records.
         #expect(!requests.contains { $0.bodyText.contains(Self.secret) })
         let log = try String(contentsOf: pushbox.home.appendingPathComponent("runs/\(run.id)/attempts/1/claude-code.log"), encoding: .utf8)
