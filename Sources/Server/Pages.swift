@@ -5,7 +5,7 @@ import Foundation
 /// logs (ANSI colours, line anchors, raw download), autofix attempts and VM results; a little inline
 /// JavaScript follows live logs over server-sent events and sends Cancel/Retry. No assets from elsewhere.
 enum Pages {
-    static func index(runs: [Run]) -> String {
+    static func index(runs: [Run], repos: [Repo] = []) -> String {
         let rows = runs.map { run in
             """
             <tr class="\(run.state.rawValue)"><td><a href="/runs/\(run.id)">#\(run.id)</a></td><td>\(escape(run.repoName))</td>\
@@ -15,8 +15,17 @@ enum Pages {
             """
         }.joined(separator: "\n")
         let live = runs.contains { !$0.state.isFinished }
+        // Each repository with its latest run (among those listed).
+        let repoRows = repos.map { repo -> String in
+            let latest = runs.first { $0.repoID == repo.id }
+            let state = latest.map { "<a href=\"/runs/\($0.id)\"><span class=\"badge \($0.state.rawValue)\">\($0.state.rawValue)</span></a> \(escape($0.shortRef))" } ?? "no runs yet"
+            return "<tr><td>\(escape(repo.name))</td><td><code>\(escape(repo.path))</code></td><td>\(state)</td></tr>"
+        }.joined(separator: "\n")
+        let repoTable = repos.isEmpty ? "<p class=\"note\">No repository registered yet: <code>pushbox repo add /srv/git/app.git</code></p>"
+            : "<table><tr><th>repository</th><th>path</th><th>latest run</th></tr>\(repoRows)</table><h2>recent runs</h2>"
         return page(title: "pushbox", refresh: live ? 2 : 10, body: """
             <h1>pushbox</h1>
+            \(repoTable)
             <table><tr><th>run</th><th>repo</th><th>ref</th><th>commit</th><th>status</th><th>duration</th><th>tests</th><th>commit subject</th><th></th></tr>
             \(rows)
             </table>

@@ -157,7 +157,7 @@ package enum Routes {
         }
 
         router.get("/") { _, _ in
-            html(Pages.index(runs: (try? context.store.runs(limit: 100)) ?? []))
+            html(Pages.index(runs: (try? context.store.runs(limit: 100)) ?? [], repos: (try? context.store.repos()) ?? []))
         }
 
         router.get("/runs/:id") { _, ctx in

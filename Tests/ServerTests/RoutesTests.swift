@@ -144,6 +144,11 @@ struct RoutesTests {
             try await client.execute(uri: "/api/v1/runs/1/logs/hello", method: .get) { response in
                 #expect(String(buffer: response.body) == "hello from the step\n")
             }
+            try await client.execute(uri: "/", method: .get) { response in
+                let page = String(buffer: response.body)
+                #expect(page.contains("<td>app</td>") && page.contains("<span class=\"badge failed\">failed</span></a> main"),
+                        "each repository with its latest run")
+            }
             try await client.execute(uri: "/runs/1", method: .get) { response in
                 #expect(response.headers[.contentType]?.hasPrefix("text/html") == true)
                 let page = String(buffer: response.body)
