@@ -111,7 +111,7 @@ enum Pages {
                     "\(a.status.map(String.init) ?? "no answer") in \(a.latencyMs) ms"
                 }.joined(separator: ", ")
                 let state = d.state == .pending ? "pending, next try \(Timestamps.string(d.nextAttemptAt))" : d.state.rawValue.replacingOccurrences(of: "_", with: " ")
-                return "<tr class=\"\(d.state == .delivered ? "passed" : d.state == .pending ? "running" : "failed")\"><td>\(d.kind)</td><td>\(d.event.rawValue)</td>"
+                return "<tr class=\"\(d.state == .delivered ? "passed" : d.state == .pending ? "running" : "failed")\"><td>\(escape(d.kind))</td><td>\(d.event.rawValue)</td>"
                     + "<td>\(escape(d.url))</td><td>\(escape(state))</td><td>\(escape(tries))</td><td>\(escape(d.lastError ?? ""))</td></tr>"
             }.joined(separator: "\n")
             body += """
