@@ -25,7 +25,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
-        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         .target(name: "Core", dependencies: [
             .product(name: "Logging", package: "swift-log"),
@@ -46,9 +46,8 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "Reports", dependencies: [
-            "Core", "Git", "Store", "HTTP", "CCrypto",
+            "Core", "Git", "HTTP", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
         ], swiftSettings: swiftSettings),
         .target(name: "Pipeline", dependencies: [
             "Core", "Git", "Store",
@@ -57,6 +56,7 @@ let package = Package(
         .target(name: "Server", dependencies: [
             "Core", "Pipeline", "Store",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "CLI", dependencies: [

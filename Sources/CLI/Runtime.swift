@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import Pipeline
 import Reports
+import Server
 import Store
 
 /// The composition root: the one place that picks concrete types (container executor, git-note
@@ -48,7 +49,8 @@ struct Runtime {
         let vms = try vmCatalog(home: home, config: config)
         let store = try openStore(home)
         let metrics = PushboxMetrics(store: store)
-        let outbox = DeliveryOutbox(store: store, environment: ProcessInfo.processInfo.environment, logger: logger, metrics: metrics)
+        let outbox = DeliveryOutbox(store: store, environment: ProcessInfo.processInfo.environment, logger: logger,
+                                    onAttempt: { [metrics] kind, result in metrics.deliveryTried(kind: kind, result: result) })
         let reporters: [any RunReporter] = [
             metrics,
             GitNoteReporter(baseURL: config.url, logger: logger),

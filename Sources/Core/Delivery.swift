@@ -110,3 +110,18 @@ package enum DeliveryBackoff {
         return .milliseconds(Int64((seconds * (1 + jitter) * 1000).rounded()))
     }
 }
+
+/// Where report deliveries wait: the store's outbox (implemented by Store's `RunStore`, injected into the
+/// reporters and the outbox worker, which do not import Store).
+///
+/// Contract: `addDelivery` makes a `pending` delivery due at once; `dueDeliveries` lists pending ones due at
+/// `now`, oldest first, with their payloads; `recordDeliveryAttempt` stores one try and what follows —
+/// delivered, pending again at `retryAt`, or given up when `retryAt` is nil.
+package protocol DeliveryQueue: Sendable {
+    @discardableResult
+    func addDelivery(runID: Int64, event: RunEvent, kind: String, url: String, secretEnv: String?, tokenEnv: String?,
+                     payload: Data, uuid: String, retryFor: Duration, backoff: Duration, now: Date) throws -> Delivery
+    func dueDeliveries(now: Date, limit: Int) throws -> [(delivery: Delivery, payload: Data)]
+    func nextDeliveryDue() throws -> Date?
+    func recordDeliveryAttempt(_ attempt: DeliveryAttempt, deliveryID: Int64, delivered: Bool, retryAt: Date?) throws
+}

@@ -2,7 +2,6 @@ import Core
 import Foundation
 import Git
 import Logging
-import Store
 
 /// The commit-status APIs of Gitea (also Forgejo), GitHub and GitLab (pure; docs/reports.md):
 ///
@@ -74,12 +73,12 @@ package enum ForgeStatus {
 /// passing autofix commit `success` when the run finishes. Sent by `DeliveryOutbox` with the token.
 package struct ForgeStatusReporter: RunReporter {
     package let reports: [RunnerConfig.Report]
-    package let store: RunStore
+    package let store: any DeliveryQueue
     package let outbox: DeliveryOutbox?
     package let baseURL: String
     package let logger: Logger
 
-    package init(reports: [RunnerConfig.Report], store: RunStore, outbox: DeliveryOutbox?, baseURL: String, logger: Logger) {
+    package init(reports: [RunnerConfig.Report], store: any DeliveryQueue, outbox: DeliveryOutbox?, baseURL: String, logger: Logger) {
         self.reports = reports.filter { $0.type != "webhook" }
         self.store = store
         self.outbox = outbox
@@ -116,7 +115,7 @@ package struct ForgeStatusReporter: RunReporter {
                     try store.addDelivery(runID: run.id, event: event, kind: report.type,
                                           url: ForgeStatus.endpoint(forge: report.type, api: report.url, project: project, sha: status.sha),
                                           secretEnv: nil, tokenEnv: report.tokenEnv, payload: body, uuid: UUID().uuidString.lowercased(),
-                                          retryFor: report.retryFor, backoff: report.backoff)
+                                          retryFor: report.retryFor, backoff: report.backoff, now: Date())
                     added = true
                 } catch {
                     logger.error("cannot queue the commit status", metadata: ["run": "\(run.id)", "forge": "\(report.type)", "error": "\(error)"])

@@ -1,9 +1,8 @@
-import CCrypto
+import COpenSSL
 import Core
 import Foundation
 import HTTP
 import Logging
-import Store
 
 /// `X-Pushbox-Signature: sha256=<hex>`: HMAC-SHA256 of the raw body under the secret, by OpenSSL's libcrypto.
 package enum WebhookSignature {
@@ -45,12 +44,12 @@ package enum WebhookPayload {
 /// run's repository, then wakes the outbox. Never blocks a run on the network.
 package struct WebhookReporter: RunReporter {
     package let reports: [RunnerConfig.Report]
-    package let store: RunStore
+    package let store: any DeliveryQueue
     package let outbox: DeliveryOutbox?
     package let baseURL: String
     package let logger: Logger
 
-    package init(reports: [RunnerConfig.Report], store: RunStore, outbox: DeliveryOutbox?, baseURL: String, logger: Logger) {
+    package init(reports: [RunnerConfig.Report], store: any DeliveryQueue, outbox: DeliveryOutbox?, baseURL: String, logger: Logger) {
         self.reports = reports.filter { $0.type == "webhook" }
         self.store = store
         self.outbox = outbox
@@ -73,8 +72,9 @@ package struct WebhookReporter: RunReporter {
             let uuid = UUID().uuidString.lowercased()
             let payload = WebhookPayload.encode(run, event: event, delivery: uuid, url: "\(baseURL)/runs/\(run.id)")
             do {
-                try store.addDelivery(runID: run.id, event: event, url: report.url, secretEnv: report.secretEnv, payload: payload,
-                                      uuid: uuid, retryFor: report.retryFor, backoff: report.backoff)
+                try store.addDelivery(runID: run.id, event: event, kind: "webhook", url: report.url, secretEnv: report.secretEnv,
+                                      tokenEnv: nil, payload: payload, uuid: uuid, retryFor: report.retryFor,
+                                      backoff: report.backoff, now: Date())
                 added = true
             } catch {
                 logger.error("cannot queue the webhook delivery", metadata: ["run": "\(run.id)", "url": "\(report.url)", "error": "\(error)"])
@@ -92,21 +92,22 @@ package struct WebhookReporter: RunReporter {
 /// the store, so a restarted daemon resumes where the last one stopped. Runs beside the runs, never in
 /// their way: a slow receiver only delays its own deliveries (10 s timeout each).
 package actor DeliveryOutbox {
-    private let store: RunStore
+    private let store: any DeliveryQueue
     private let client: HTTPClient
     private let environment: [String: String]
     private let logger: Logger
-    private let metrics: PushboxMetrics?
+    /// Told of every try: the delivery's kind and `delivered`, `retry` or `gave_up` (the daemon's metrics).
+    private let onAttempt: (@Sendable (_ kind: String, _ result: String) -> Void)?
     private var task: Task<Void, Never>?
     private var wake: AsyncStream<Void>.Continuation?
     package static let timeout: Duration = .seconds(10)
 
-    package init(store: RunStore, environment: [String: String], logger: Logger, metrics: PushboxMetrics? = nil,
-                 client: HTTPClient = HTTPClient()) {
+    package init(store: any DeliveryQueue, environment: [String: String], logger: Logger,
+                 onAttempt: (@Sendable (_ kind: String, _ result: String) -> Void)? = nil, client: HTTPClient = HTTPClient()) {
         self.store = store
         self.environment = environment
         self.logger = logger
-        self.metrics = metrics
+        self.onAttempt = onAttempt
         self.client = client
     }
 
@@ -154,7 +155,7 @@ package actor DeliveryOutbox {
         // and must not be retried in a tight loop; the next pass (the next wake) tries it again.
         var tried = Set<Int64>()
         while !Task.isCancelled {
-            guard let due = try? store.dueDeliveries(limit: 16 + tried.count) else { return }
+            guard let due = try? store.dueDeliveries(now: Date(), limit: 16 + tried.count) else { return }
             let fresh = due.filter { !tried.contains($0.delivery.id) }
             guard !fresh.isEmpty else { return }
             for (delivery, payload) in fresh {
@@ -211,7 +212,7 @@ package actor DeliveryOutbox {
         } catch {
             logger.error("cannot record a webhook attempt", metadata: ["delivery": "\(delivery.uuid)", "error": "\(error)"])
         }
-        metrics?.deliveryTried(kind: delivery.kind, result: delivered ? "delivered" : retryAt == nil ? "gave_up" : "retry")
+        onAttempt?(delivery.kind, delivered ? "delivered" : retryAt == nil ? "gave_up" : "retry")
         let outcome = delivered ? "delivered" : retryAt == nil ? "given up" : "retry at \(Timestamps.string(retryAt!))"
         logger.info("\(delivery.kind) \(outcome)", metadata: ["run": "\(delivery.runID)", "event": "\(delivery.event.rawValue)",
                                                      "status": "\(status.map(String.init) ?? "-")", "attempt": "\(number)"])

@@ -11,7 +11,7 @@ package struct StoreError: Error, CustomStringConvertible, Equatable {
 
 /// The durable state of the runner: repos, pushes, runs and their steps, in one SQLite file (WAL mode, so
 /// the daemon, the hook and `pushbox run` can use it at once). Every state change is one transaction.
-package final class RunStore: Sendable {
+package final class RunStore: DeliveryQueue, Sendable {
     private let pool: DatabasePool
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.

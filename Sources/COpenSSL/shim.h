@@ -1,5 +1,5 @@
-#ifndef PUSHBOX_CCRYPTO_SHIM_H
-#define PUSHBOX_CCRYPTO_SHIM_H
+#ifndef PUSHBOX_COPENSSL_SHIM_H
+#define PUSHBOX_COPENSSL_SHIM_H
 
 #include <stddef.h>
 #include <openssl/evp.h>

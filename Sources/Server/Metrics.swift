@@ -68,7 +68,7 @@ package final class PushboxMetrics: RunReporter {
         }
     }
 
-    /// One report delivery was tried: `delivered`, `retry` or `gave_up`.
+    /// One report delivery was tried: `delivered`, `retry` or `gave_up` (the outbox's `onAttempt`).
     package func deliveryTried(kind: String, result: String) {
         registry.makeCounter(descriptor: Self.name("report_deliveries", "total", "Report delivery attempts by result"),
                              labels: [("kind", kind), ("result", result)]).increment()
