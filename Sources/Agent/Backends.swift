@@ -76,24 +76,18 @@ package struct CommandBackend: AttemptBackend {
         runSpec.environment["PUSHBOX_FAILED_STEP"] = request.failingStep.name
         runSpec.environment["PUSHBOX_LOG"] = String(request.logTail.suffix(AutofixPrompt.maxLogCharacters))
         runSpec.environment["PUSHBOX_PROMPT"] = task
-        let sandbox: any Sandbox
-        do {
-            sandbox = try await executor.makeSandbox(for: runSpec, logger: logger)
-        } catch {
-            return AttemptWork(explanation: "", costUSD: 0, stop: "sandbox", failure: "cannot start the attempt's container: \(masker.mask("\(error)"))")
-        }
         let line = "printf '%s\\n' \"$PUSHBOX_PROMPT\" | { unset PUSHBOX_PROMPT; \(command); }"
-        let result: CommandResult
-        do {
-            result = try await SandboxCommandRunner(sandbox: sandbox, stepName: "autofix-command")
-                .run(command: line, timeout: request.budgets.wallTimePerAttempt, outputLimit: 64 << 10, logger: logger)
-        } catch {
-            await sandbox.destroy()
-            return AttemptWork(explanation: "", costUSD: 0, stop: "error", failure: "the autofix command could not run: \(masker.mask("\(error)"))")
+        let ran = await AttemptCommand.run(line, executor: executor, runSpec: runSpec, stepName: "autofix-command",
+                                           timeout: request.budgets.wallTimePerAttempt, outputLimit: 64 << 10, masker: masker,
+                                           log: attemptDirectory.appendingPathComponent("command.log"), logger: logger)
+        let result: CommandResult, output: String
+        switch ran {
+        case .success(let success): (result, output) = success
+        case .failure(.sandbox(let error)):
+            return AttemptWork(explanation: "", costUSD: 0, stop: "sandbox", failure: "cannot start the attempt's container: \(error)")
+        case .failure(.run(let error)):
+            return AttemptWork(explanation: "", costUSD: 0, stop: "error", failure: "the autofix command could not run: \(error)")
         }
-        await sandbox.destroy()
-        let output = masker.mask(String(decoding: result.output, as: UTF8.self))
-        try? Data(output.utf8).write(to: attemptDirectory.appendingPathComponent("command.log"))
         let explanation = String(output.suffix(2000)).trimmingCharacters(in: .whitespacesAndNewlines)
         if result.timedOut {
             return AttemptWork(explanation: explanation, costUSD: 0, stop: "wall_time", failure: "the autofix command timed out")
@@ -106,17 +100,35 @@ package struct CommandBackend: AttemptBackend {
     }
 }
 
-/// The `command` backend as a `RunFixer`: the shared attempt loop around `CommandBackend`.
-package struct CommandFixer: RunFixer {
-    let loop: AutofixLoop
-    package var backend: String { "command" }
-
-    package init(command: String, executor: any JobExecutor) {
-        loop = AutofixLoop(backend: CommandBackend(command: command, executor: executor))
+/// One command of an attempt in a fresh sandbox made from `runSpec`, removed afterwards (the `command` and
+/// `claude-code` backends). The output, masked, is returned and kept in `log`.
+enum AttemptCommand {
+    /// Why the command did not run; the text is masked.
+    enum Failure: Error {
+        case sandbox(String)
+        case run(String)
     }
 
-    package func fix(_ request: FixRequest, verify: @escaping @Sendable (URL) async throws -> Verification, logger: Logger) async -> FixResult {
-        await loop.fix(request, verify: verify, logger: logger)
+    static func run(_ command: String, executor: any JobExecutor, runSpec: RunSpec, stepName: String, timeout: Duration,
+                    outputLimit: Int, masker: SecretMasker, log: URL, logger: Logger) async -> Result<(CommandResult, String), Failure> {
+        let sandbox: any Sandbox
+        do {
+            sandbox = try await executor.makeSandbox(for: runSpec, logger: logger)
+        } catch {
+            return .failure(.sandbox(masker.mask("\(error)")))
+        }
+        let result: CommandResult
+        do {
+            result = try await SandboxCommandRunner(sandbox: sandbox, stepName: stepName)
+                .run(command: command, timeout: timeout, outputLimit: outputLimit, logger: logger)
+        } catch {
+            await sandbox.destroy()
+            return .failure(.run(masker.mask("\(error)")))
+        }
+        await sandbox.destroy()
+        let output = masker.mask(String(decoding: result.output, as: UTF8.self))
+        try? Data(output.utf8).write(to: log)
+        return .success((result, output))
     }
 }
 

@@ -39,25 +39,19 @@ package struct ClaudeCodeBackend: AttemptBackend {
         runSpec.network = endpoint.network
         runSpec.labels["pushbox.autofix"] = "claude-code"
         runSpec.environment.merge(ClaudeCodeInvocation.environment(apiKey: apiKey, baseURL: endpoint.url, prompt: task)) { _, new in new }
-        let sandbox: any Sandbox
-        do {
-            sandbox = try await executor.makeSandbox(for: runSpec, logger: logger)
-        } catch {
-            return AttemptWork(explanation: "", costUSD: 0, stop: "sandbox",
-                               failure: "cannot start the claude-code container (image \(image); build it with `pushbox image build claude`): \(masker.mask("\(error)"))")
-        }
         let line = ClaudeCodeInvocation.commandLine(model: model, maxTurns: request.budgets.maxTurns, maxBudgetUSD: costBudgetUSD)
-        let result: CommandResult
-        do {
-            result = try await SandboxCommandRunner(sandbox: sandbox, stepName: "autofix-claude-code")
-                .run(command: line, timeout: request.budgets.wallTimePerAttempt, outputLimit: 256 << 10, logger: logger)
-        } catch {
-            await sandbox.destroy()
-            return AttemptWork(explanation: "", costUSD: 0, stop: "error", failure: "the Claude Code CLI could not run: \(masker.mask("\(error)"))")
+        let ran = await AttemptCommand.run(line, executor: executor, runSpec: runSpec, stepName: "autofix-claude-code",
+                                           timeout: request.budgets.wallTimePerAttempt, outputLimit: 256 << 10, masker: masker,
+                                           log: attemptDirectory.appendingPathComponent("claude-code.log"), logger: logger)
+        let result: CommandResult, output: String
+        switch ran {
+        case .success(let success): (result, output) = success
+        case .failure(.sandbox(let error)):
+            return AttemptWork(explanation: "", costUSD: 0, stop: "sandbox",
+                               failure: "cannot start the claude-code container (image \(image); build it with `pushbox image build claude`): \(error)")
+        case .failure(.run(let error)):
+            return AttemptWork(explanation: "", costUSD: 0, stop: "error", failure: "the Claude Code CLI could not run: \(error)")
         }
-        await sandbox.destroy()
-        let output = masker.mask(String(decoding: result.output, as: UTF8.self))
-        try? Data(output.utf8).write(to: attemptDirectory.appendingPathComponent("claude-code.log"))
         if result.timedOut {
             return AttemptWork(explanation: "", costUSD: 0, stop: "wall_time", failure: "the Claude Code CLI ran out of its wall time")
         }
@@ -132,19 +126,5 @@ package enum ClaudeCodeInvocation {
     static func shellQuote(_ value: String) -> String {
         value.allSatisfy({ $0.isLetter || $0.isNumber || "-_.,/:=@".contains($0) }) && !value.isEmpty
             ? value : "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
-}
-
-/// The `claude-code` backend as a `RunFixer`.
-package struct ClaudeCodeFixer: RunFixer {
-    let loop: AutofixLoop
-    package var backend: String { "claude-code" }
-
-    package init(backend: ClaudeCodeBackend) {
-        loop = AutofixLoop(backend: backend)
-    }
-
-    package func fix(_ request: FixRequest, verify: @escaping @Sendable (URL) async throws -> Verification, logger: Logger) async -> FixResult {
-        await loop.fix(request, verify: verify, logger: logger)
     }
 }

@@ -21,8 +21,7 @@ enum Output {
     }
 
     static func runRow(_ run: Run) -> [String] {
-        let tests = run.steps.compactMap { step in step.testsPassed.map { TestCounts(passed: $0, failed: step.testsFailed ?? 0, skipped: step.testsSkipped ?? 0) } }
-            .reduce(nil as TestCounts?) { ($0 ?? TestCounts()) + $1 }
+        let tests = run.steps.testTotals
         return [String(run.id), run.state.rawValue, run.repoName, run.shortRef, String(run.sha.prefix(8)),
                 run.duration.map(Units.format) ?? "-", tests?.summary ?? "", run.message?.split(separator: "\n").first.map(String.init) ?? ""]
     }
@@ -46,7 +45,7 @@ enum Output {
             var line = "  step \(step.name): \(step.state.rawValue)"
             if let duration = step.duration { line += " \(Units.format(duration))" }
             if let code = step.exitCode, code != 0 { line += step.timedOut ? " (timed out)" : " (\(ExitStatus(code: code).summary))" }
-            if let passed = step.testsPassed { line += " (\(TestCounts(passed: passed, failed: step.testsFailed ?? 0, skipped: step.testsSkipped ?? 0).summary))" }
+            if let tests = step.tests { line += " (\(tests.summary))" }
             if step.truncated { line += " [log truncated]" }
             lines.append(line)
         }

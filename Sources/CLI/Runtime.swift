@@ -75,8 +75,8 @@ struct Runtime {
     }
 
     /// The autofix backend of runner config `autofix.backend`: anthropic → `AutofixLoop` over
-    /// `AnthropicClient`; claude-code → `ClaudeCodeFixer` (the CLI in the `autofix.image` container);
-    /// command → `CommandFixer`; off → nil. A missing API key is not an error: autofix is skipped with a message.
+    /// `AnthropicClient`; claude-code → `AutofixLoop` over `ClaudeCodeBackend` (the CLI in
+    /// the `autofix.image` container); command → `AutofixLoop` over `CommandBackend`; off → nil. A missing API key is not an error: autofix is skipped with a message.
     static func makeFixer(config: RunnerConfig.Autofix, executor: any JobExecutor, environment: [String: String],
                           logger: Logger) -> (any RunFixer)? {
         switch config.backend {
@@ -86,14 +86,14 @@ struct Runtime {
             guard let command = config.command else {
                 return UnavailableFixer(backend: "command", reason: "autofix.command is not set in the runner configuration")
             }
-            return CommandFixer(command: command, executor: executor)
+            return AutofixLoop(backend: CommandBackend(command: command, executor: executor))
         case "claude-code":
             guard let key = environment[config.apiKeyEnv], !key.isEmpty else {
                 logger.notice("autofix skipped: \(config.apiKeyEnv) is not set in the daemon's environment")
                 return UnavailableFixer(backend: "claude-code", reason: "\(config.apiKeyEnv) is not set in the runner's environment")
             }
             let baseURL = config.baseURL ?? environment["ANTHROPIC_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? AnthropicClient.defaultBaseURL
-            return ClaudeCodeFixer(backend: ClaudeCodeBackend(executor: executor, model: config.model, image: config.image,
+            return AutofixLoop(backend: ClaudeCodeBackend(executor: executor, model: config.model, image: config.image,
                                                               apiKey: key, baseURL: baseURL))
         case "anthropic":
             guard let key = environment[config.apiKeyEnv], !key.isEmpty else {

@@ -103,6 +103,18 @@ package struct StepResult: Codable, Sendable, Equatable {
         guard let startedAt, let finishedAt else { return nil }
         return .milliseconds(Int64((finishedAt.timeIntervalSince(startedAt) * 1000).rounded()))
     }
+
+    /// The step's test counts, when it reported some.
+    package var tests: TestCounts? {
+        testsPassed.map { TestCounts(passed: $0, failed: testsFailed ?? 0, skipped: testsSkipped ?? 0) }
+    }
+}
+
+extension Sequence where Element == StepResult {
+    /// The test counts summed over the steps that reported some; nil when none did.
+    package var testTotals: TestCounts? {
+        reduce(nil as TestCounts?) { sum, step in step.tests.map { (sum ?? TestCounts()) + $0 } ?? sum }
+    }
 }
 
 /// One numbered execution of the pipeline for a pushed commit.

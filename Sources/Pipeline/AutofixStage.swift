@@ -57,10 +57,7 @@ extension RunDriver {
         let old = run.oldSHA.flatMap { $0.allSatisfy { $0 == "0" } ? nil : ObjectID(hex: $0) }
         let diff = (try? repo.diff(from: old, to: sha, maxBytes: Self.fixDiffBytes))
             ?? (try? repo.diff(from: nil, to: sha, maxBytes: Self.fixDiffBytes)) ?? ""
-        let failingTests = results.reduce(nil as TestCounts?) { sum, step in
-            guard let passed = step.testsPassed else { return sum }
-            return (sum ?? TestCounts()) + TestCounts(passed: passed, failed: step.testsFailed ?? 0, skipped: step.testsSkipped ?? 0)
-        }
+        let failingTests = results.testTotals
         let step = spec.steps[failedIndex]
         let config = environment.config.autofix
         let budgets = FixBudgets(maxAttempts: spec.autofix.maxAttempts ?? config.maxAttempts, maxTurns: config.maxTurns,
@@ -131,10 +128,7 @@ extension RunDriver {
         } catch let abort as RunAbort {
             return Verification(passed: false, summary: "the verification run could not start: \(abort.message)")
         }
-        let tests = outcome.results.reduce(nil as TestCounts?) { sum, step in
-            guard let passed = step.testsPassed else { return sum }
-            return (sum ?? TestCounts()) + TestCounts(passed: passed, failed: step.testsFailed ?? 0, skipped: step.testsSkipped ?? 0)
-        }
+        let tests = outcome.results.testTotals
         guard let failed = outcome.failedIndex else { return Verification(passed: true, summary: "passed", tests: tests) }
         let name = spec.steps[failed].name
         return Verification(passed: false, failedStep: name, summary: outcome.message ?? "step \(name) failed",

@@ -442,20 +442,16 @@ package struct RunMetadata: Codable, Sendable {
         createdAt = run.createdAt
         startedAt = run.startedAt
         finishedAt = run.finishedAt
-        durationSeconds = run.duration.map(Self.seconds)
+        durationSeconds = run.duration.map(Units.seconds)
         self.url = url
         autofix = run.autofix
         vms = run.vms
         steps = run.steps.map { step in
             StepEntry(name: step.name, command: step.command, state: step.state.rawValue, exitCode: step.exitCode,
                       timedOut: step.timedOut, startedAt: step.startedAt, finishedAt: step.finishedAt,
-                      durationSeconds: step.duration.map(Self.seconds),
-                      tests: step.testsPassed.map { TestCounts(passed: $0, failed: step.testsFailed ?? 0, skipped: step.testsSkipped ?? 0) },
+                      durationSeconds: step.duration.map(Units.seconds),
+                      tests: step.tests,
                       logBytes: step.logBytes, logTruncated: step.truncated)
         }
-    }
-
-    private static func seconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 }

@@ -59,9 +59,7 @@ package enum ForgeStatus {
     /// `run 12: failed: step test failed (exit 2)`, `run 12: passed (41 passed, 0 failed)`.
     package static func description(_ run: Run) -> String {
         var text = "run \(run.id): \(run.state.rawValue)"
-        let tests = run.steps.compactMap { step in
-            step.testsPassed.map { TestCounts(passed: $0, failed: step.testsFailed ?? 0, skipped: step.testsSkipped ?? 0) }
-        }.reduce(nil as TestCounts?) { ($0 ?? TestCounts()) + $1 }
+        let tests = run.steps.testTotals
         if let tests { text += " (\(tests.summary))" }
         if run.state != .passed, let message = run.message?.split(separator: "\n").first { text += ": \(message)" }
         return text

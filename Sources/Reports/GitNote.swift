@@ -17,9 +17,7 @@ package enum NoteFormatter {
                 if !step.timedOut, step.state == .failed, let code = step.exitCode {
                     line += code == 137 ? " (exit 137: killed, out of memory or limit)" : " (exit \(code))"
                 }
-                if let passed = step.testsPassed {
-                    line += " (\(TestCounts(passed: passed, failed: step.testsFailed ?? 0, skipped: step.testsSkipped ?? 0).summary))"
-                }
+                if let tests = step.tests { line += " (\(tests.summary))" }
             default:
                 line += step.state.rawValue
             }

@@ -34,8 +34,7 @@ enum Pages {
 
     /// Test counts over the steps that reported some.
     static func tests(_ run: Run) -> TestCounts? {
-        run.steps.compactMap { step in step.testsPassed.map { TestCounts(passed: $0, failed: step.testsFailed ?? 0, skipped: step.testsSkipped ?? 0) } }
-            .reduce(nil as TestCounts?) { ($0 ?? TestCounts()) + $1 }
+        run.steps.testTotals
     }
 
     /// `autofix` and `vm` badges of a run, coloured by outcome.
