@@ -12,7 +12,8 @@ package struct PushboxCommand: AsyncParsableCommand {
         version: version,
         subcommands: [
             Init.self, RepoCommand.self, Serve.self, HookCommand.self, RunCommand.self, Runs.self, Status.self,
-            Logs.self, Cancel.self, Retry.self, ImageCommand.self, VMCommand.self, ReportsCommand.self, Doctor.self, Token.self,
+            Logs.self, Cancel.self, Retry.self, ArtifactsCommand.self, CacheCommand.self, ImageCommand.self, VMCommand.self, ReportsCommand.self,
+            Doctor.self, Token.self,
         ]
     )
 

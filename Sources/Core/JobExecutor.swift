@@ -2,6 +2,21 @@ import Foundation
 import Logging
 
 /// Everything an executor needs to set up the isolated environment of one run.
+/// A host directory made visible inside a run's sandbox (a cache directory).
+package struct RunMount: Sendable, Equatable {
+    /// Existing directory on the host, owned by the step user (uid 1000).
+    package var hostPath: String
+    /// Absolute path in the sandbox, under the step user's home or `/workspace`.
+    package var sandboxPath: String
+    package var readOnly: Bool
+
+    package init(hostPath: String, sandboxPath: String, readOnly: Bool = false) {
+        self.hostPath = hostPath
+        self.sandboxPath = sandboxPath
+        self.readOnly = readOnly
+    }
+}
+
 package struct RunSpec: Sendable, Equatable {
     package var runID: Int64
     /// Image reference, e.g. `pushbox/debian:bookworm`.
@@ -14,6 +29,8 @@ package struct RunSpec: Sendable, Equatable {
     package var network: NetworkMode
     /// Labels that let a restarted daemon find what it left behind.
     package var labels: [String: String]
+    /// Extra directories (the run's caches), mounted after the workspace.
+    package var mounts: [RunMount] = []
 
     package init(runID: Int64, image: String, workspace: URL, environment: [String: String] = [:],
                  resources: Resources = Resources(), network: NetworkMode = .none, labels: [String: String] = [:]) {

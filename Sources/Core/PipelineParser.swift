@@ -8,7 +8,9 @@ package enum PipelineParser {
     package static let maxSteps = 100
 
     private static let topKeys = ["image", "branches", "env", "secrets", "timeout", "resources", "network",
-                                  "steps", "autofix", "vms"]
+                                  "steps", "autofix", "vms", "cache", "artifacts"]
+    package static let maxCachePaths = 16
+    package static let maxArtifactPatterns = 64
 
     package static func parse(_ text: String, file: String = fileName) throws -> PipelineSpec {
         let reader = YAMLReader(file: file)
@@ -44,6 +46,8 @@ package enum PipelineParser {
                 sawSteps = true
             case "autofix": spec.autofix = try autofix(reader, value)
             case "vms": spec.vms = try vms(reader, value)
+            case "cache": spec.cache = try cache(reader, value)
+            case "artifacts": spec.artifacts = try artifacts(reader, value)
             default:
                 // `mapping(_:allowed:)` only yields allowed keys.
                 fatalError("unhandled pipeline key \(key)")
@@ -154,6 +158,60 @@ package enum PipelineParser {
             }
             return entry
         }
+    }
+
+    /// Directories below the step user's home (`~/…` or `/home/ci/…`) or below `/workspace`: the rest of
+    /// the container's file system is read-only.
+    private static func cache(_ reader: YAMLReader, _ node: Node) throws -> [String] {
+        let paths = try reader.strings(node, "cache", max: maxCachePaths)
+        var seen = Set<String>()
+        for path in paths {
+            let absolute = path.hasPrefix("~/") ? PipelineSpec.home + path.dropFirst(1) : path
+            let parts = absolute.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+            let under = [PipelineSpec.home + "/", "/workspace/"].first { absolute.hasPrefix($0) }
+            guard under != nil, path.count <= 512, !parts.contains(where: { $0 == ".." || $0 == "." || $0.isEmpty }),
+                  !path.unicodeScalars.contains(where: { $0.value < 0x20 || $0 == ":" || $0 == "," || $0 == "\\" }) else {
+                throw reader.fail(node, "cache: \"\(path)\" must be a directory below ~/ or /workspace/ (e.g. ~/.npm, ~/.cargo/registry, /workspace/target), without '.', '..', ':' or ','")
+            }
+            guard seen.insert(absolute).inserted else { throw reader.fail(node, "cache lists \(path) twice") }
+        }
+        for a in seen {
+            if let b = seen.first(where: { $0 != a && $0.hasPrefix(a + "/") }) {
+                throw reader.fail(node, "cache: \(b) is inside \(a); list only \(a)")
+            }
+        }
+        return paths
+    }
+
+    /// A list of globs, or `{paths: [globs], when: always|success|failure}`.
+    private static func artifacts(_ reader: YAMLReader, _ node: Node) throws -> ArtifactSettings {
+        var result = ArtifactSettings()
+        var pathsNode = node
+        if case .mapping = node {
+            var sawPaths = false
+            for (key, value, _) in try reader.mapping(node, "artifacts", allowed: ["paths", "when"]) {
+                if key == "paths" {
+                    pathsNode = value
+                    sawPaths = true
+                } else {
+                    let text = try reader.string(value, "artifacts.when")
+                    guard let when = ArtifactSettings.When(rawValue: text) else {
+                        throw reader.fail(value, "artifacts.when must be always, success or failure, found \"\(text)\"")
+                    }
+                    result.when = when
+                }
+            }
+            guard sawPaths else { throw reader.fail(node, "artifacts needs paths: (globs relative to the workspace)") }
+        }
+        result.paths = try reader.strings(pathsNode, "artifacts", max: maxArtifactPatterns)
+        for pattern in result.paths {
+            let parts = pattern.split(separator: "/", omittingEmptySubsequences: false)
+            guard !pattern.isEmpty, !pattern.hasPrefix("/"), !parts.contains(where: { $0 == ".." || $0 == "." || $0.isEmpty }),
+                  pattern.count <= 512, !pattern.unicodeScalars.contains(where: { $0.value < 0x20 }) else {
+                throw reader.fail(pathsNode, "artifacts: \"\(pattern)\" must be a glob relative to the workspace, without '.', '..' or empty parts (e.g. dist/*.tar.gz, build/**/*.log)")
+            }
+        }
+        return result
     }
 
     package static func isEnvironmentName(_ name: String) -> Bool {

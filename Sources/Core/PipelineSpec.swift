@@ -42,6 +42,30 @@ package struct VMEntry: Sendable, Equatable {
     }
 }
 
+/// `.pushbox.yml` `artifacts:`: files of the workspace kept with the run after the steps.
+package struct ArtifactSettings: Sendable, Equatable {
+    /// When artifacts are collected, by the outcome of the steps.
+    package enum When: String, Sendable, Equatable, CaseIterable {
+        case always, success, failure
+    }
+    /// Globs relative to the workspace (`dist/*.tar.gz`, `build/**/*.log`).
+    package var paths: [String] = []
+    package var when: When = .always
+    package init(paths: [String] = [], when: When = .always) {
+        self.paths = paths
+        self.when = when
+    }
+
+    /// Whether artifacts are collected after steps that `passed`.
+    package func collects(afterPassing passed: Bool) -> Bool {
+        switch when {
+        case .always: true
+        case .success: passed
+        case .failure: !passed
+        }
+    }
+}
+
 /// The typed form of a repository's `.pushbox.yml` (or of a detected pipeline).
 package struct PipelineSpec: Sendable, Equatable {
     package static let defaultImage = "pushbox/debian:bookworm"
@@ -59,10 +83,25 @@ package struct PipelineSpec: Sendable, Equatable {
     package var steps: [Step] = []
     package var autofix = AutofixSettings()
     package var vms: [VMEntry] = []
+    /// `cache:`: container paths kept between runs (`~/.npm`, `/workspace/target`); nil when the file does
+    /// not say, which means the image's language default (`effectiveCache`).
+    package var cache: [String]?
+    package var artifacts = ArtifactSettings()
 
     package init(steps: [Step] = []) {
         self.steps = steps
     }
+
+    /// The cached container paths: `cache:` as given, else the language default of the image, with `~`
+    /// expanded to the step user's home.
+    package var effectiveCache: [String] {
+        (cache ?? LanguageImages.defaultCache(image: image)).map { path in
+            path == "~" ? Self.home : path.hasPrefix("~/") ? Self.home + path.dropFirst(1) : path
+        }
+    }
+
+    /// The step user's home directory in every job image.
+    package static let home = "/home/ci"
 
     /// Whether a push to `branch` (short name) triggers a run.
     package func triggers(branch: String) -> Bool {

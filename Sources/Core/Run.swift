@@ -142,6 +142,8 @@ package struct Run: Codable, Sendable, Equatable {
         case autofix
         case vms
         case subject
+        case artifacts
+        case artifactsRemovedAt = "artifacts_removed_at"
     }
 
     package var id: Int64
@@ -175,12 +177,17 @@ package struct Run: Codable, Sendable, Equatable {
     package var vms: [VMResult]
     /// The pushed commit's subject line, once the run has read the commit.
     package var subject: String?
+    /// Files kept from the workspace (`artifacts:`), in `runs/<id>/artifacts/<path>`.
+    package var artifacts: [ArtifactFile]
+    /// When retention (`artifacts_keep`) deleted the artifact files; the list stays.
+    package var artifactsRemovedAt: Date?
 
     package init(id: Int64, repoID: Int64, repoName: String, ref: String, sha: String, oldSHA: String? = nil,
                  state: RunState = .queued, message: String? = nil, detected: String? = nil, image: String? = nil,
                  sandboxID: String? = nil, supersededBy: Int64? = nil, requeues: Int = 0, retryOf: Int64? = nil,
                  source: String = "hook", createdAt: Date = Date(), startedAt: Date? = nil, finishedAt: Date? = nil,
-                 steps: [StepResult] = [], autofix: String? = nil, vms: [VMResult] = [], subject: String? = nil) {
+                 steps: [StepResult] = [], autofix: String? = nil, vms: [VMResult] = [], subject: String? = nil,
+                 artifacts: [ArtifactFile] = [], artifactsRemovedAt: Date? = nil) {
         self.id = id
         self.repoID = repoID
         self.repoName = repoName
@@ -203,11 +210,35 @@ package struct Run: Codable, Sendable, Equatable {
         self.autofix = autofix
         self.vms = vms
         self.subject = subject
+        self.artifacts = artifacts
+        self.artifactsRemovedAt = artifactsRemovedAt
     }
 
     package var shortRef: String { RefUpdate(oldSHA: "", newSHA: sha, ref: ref).shortName }
     package var duration: Duration? {
         guard let startedAt, let finishedAt else { return nil }
         return .milliseconds(Int64((finishedAt.timeIntervalSince(startedAt) * 1000).rounded()))
+    }
+}
+
+/// One file kept from a run's workspace (`.pushbox.yml` `artifacts:`).
+package struct ArtifactFile: Sendable, Equatable, Codable {
+    /// Relative to the workspace, `/`-separated (`dist/app.tar.gz`); also its path under `runs/<id>/artifacts/`.
+    package var path: String
+    package var size: Int64
+
+    package init(path: String, size: Int64) {
+        self.path = path
+        self.size = size
+    }
+
+    /// The note's `artifacts:` line (without the prefix): `2 files, 1.2 MiB: dist/app, logs/build.log`, the
+    /// first five paths named (pure).
+    package static func noteSummary(_ files: [ArtifactFile]) -> String {
+        let total = files.reduce(Int64(0)) { $0 + $1.size }
+        var text = "\(files.count) file\(files.count == 1 ? "" : "s"), \(Units.formatBytes(total)): "
+        text += files.prefix(5).map(\.path).joined(separator: ", ")
+        if files.count > 5 { text += " and \(files.count - 5) more" }
+        return text
     }
 }

@@ -94,11 +94,21 @@ package struct RunnerConfig: Sendable, Equatable {
     package var isPublic = false
     package var autofix = Autofix()
     package var vm = VM()
+    /// Extra directories of image definitions (`<dir>/<name>/definition.yml`), searched after the install's
+    /// `sandbox/`; `$PUSHBOX_HOME/images` is always searched too.
+    package var imagePath: [String] = []
+    /// Per repository: the size all its caches may take together; least recently used caches go first.
+    package var cacheMax: Int64 = 5 << 30
+    /// Per run: the size of the artifacts kept.
+    package var artifactsMax: Int64 = 1 << 30
+    /// Per repository: how many of its latest runs keep their artifacts.
+    package var artifactsKeep = 20
     package var reports: [Report] = []
 
     package init() {}
 
-    private static let keys = ["listen", "url", "public", "concurrency", "engine", "log_cap", "reconcile_every", "autofix", "vm", "reports"]
+    private static let keys = ["listen", "url", "public", "concurrency", "engine", "log_cap", "reconcile_every", "autofix", "vm", "reports",
+                               "image_path", "cache_max", "artifacts_max", "artifacts_keep"]
 
     package static func parse(_ text: String, file: String) throws -> RunnerConfig {
         let reader = YAMLReader(file: file)
@@ -137,6 +147,10 @@ package struct RunnerConfig: Sendable, Equatable {
             case "reports":
                 _ = keyNode
                 config.reports = try reader.sequence(value, "reports", max: 32).map { try report(reader, $0) }
+            case "image_path": config.imagePath = try reader.strings(value, "image_path", max: 32)
+            case "cache_max": config.cacheMax = try reader.bytes(value, "cache_max")
+            case "artifacts_max": config.artifactsMax = try reader.bytes(value, "artifacts_max")
+            case "artifacts_keep": config.artifactsKeep = try reader.int(value, "artifacts_keep", range: 1...100_000)
             default: fatalError("unhandled runner config key \(key)")
             }
         }

@@ -20,6 +20,8 @@ package struct RunnerHome: Sendable, Equatable {
     package var token: URL { root.appendingPathComponent("token") }
     package var daemonPID: URL { root.appendingPathComponent("pushbox.pid") }
     package var runs: URL { root.appendingPathComponent("runs") }
+    /// Per-repository caches (`.pushbox.yml` `cache:`), `cache/repo-<id>/b<n>/`.
+    package var cache: URL { root.appendingPathComponent("cache") }
 
     package func run(_ id: Int64) -> RunFiles { RunFiles(root: runs.appendingPathComponent(String(id))) }
 
@@ -37,6 +39,8 @@ package struct RunFiles: Sendable, Equatable {
     package var logs: URL { root.appendingPathComponent("logs") }
     package var metadata: URL { root.appendingPathComponent("metadata.json") }
     package var junit: URL { root.appendingPathComponent("junit") }
+    /// Files kept from the workspace (`.pushbox.yml` `artifacts:`), at their workspace-relative paths.
+    package var artifacts: URL { root.appendingPathComponent("artifacts") }
 
     /// The log of a step (step names are restricted to `[A-Za-z0-9._-]`, never starting with `.`).
     package func log(step: String) -> URL { logs.appendingPathComponent("\(step).log") }

@@ -141,10 +141,23 @@ package final class Repository {
         }
     }
 
-    /// The names of the top-level entries (files, directories, links, submodules) of `commit`'s tree, in
-    /// git's order. Enough to detect a pipeline (Makefile, package.json, Package.swift, ...).
-    package func fileNames(at commit: ObjectID) throws -> [String] {
-        let tree = try rootTree(of: commit)
+    /// The names of the entries (files, directories, links, submodules) of `commit`'s tree, in git's order:
+    /// the top level, or the directory at `directory` (e.g. "tests"); nil when that is not a directory.
+    /// Enough to detect a pipeline (Makefile, package.json, tests/test_app.py, ...).
+    package func fileNames(at commit: ObjectID, in directory: String? = nil) throws -> [String]? {
+        var tree = try rootTree(of: commit)
+        if let directory {
+            var out: OpaquePointer?
+            let code = git_tree_entry_bypath(&out, tree.pointer, directory)
+            if code == GIT_ENOTFOUND.rawValue {
+                git_error_clear()
+                return nil
+            }
+            try check(code, "git_tree_entry_bypath")
+            let entry = Owned<GitTreeEntry>(owning: unwrap(out, "git_tree_entry_bypath"))
+            guard git_tree_entry_filemode(entry.pointer) == GIT_FILEMODE_TREE else { return nil }
+            tree = try withExtendedLifetime(entry) { try lookupTree(git_tree_entry_id(entry.pointer)!) }
+        }
         return withExtendedLifetime(tree) {
             (0..<git_tree_entrycount(tree.pointer)).map { index in
                 String(cString: git_tree_entry_name(git_tree_entry_byindex(tree.pointer, index)))
@@ -153,6 +166,22 @@ package final class Repository {
     }
 
     // MARK: References
+
+    /// The branch `HEAD` names (`main` for `ref: refs/heads/main`), even when it has no commit yet; nil when
+    /// HEAD is detached or not a branch. A bare repository's default branch.
+    package func headBranch() -> String? {
+        var out: OpaquePointer?
+        guard git_reference_lookup(&out, pointer, "HEAD") == 0, let out else {
+            git_error_clear()
+            return nil
+        }
+        let head = Owned<GitReference>(owning: out)
+        return withExtendedLifetime(head) {
+            guard let target = git_reference_symbolic_target(head.pointer) else { return nil }
+            let name = String(cString: target)
+            return name.hasPrefix("refs/heads/") ? String(name.dropFirst("refs/heads/".count)) : nil
+        }
+    }
 
     /// The direct references whose names start with `prefix`, sorted by name, each peeled to a commit
     /// (annotated tags included). Symbolic references (HEAD) and references to something that is not

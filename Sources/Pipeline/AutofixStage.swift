@@ -20,6 +20,10 @@ extension RunDriver {
         guard let branch = RefUpdate(oldSHA: "", newSHA: run.sha, ref: run.ref).branch, !branch.hasPrefix("autofix/") else { return }
         var logger = logger
         logger[metadataKey: "stage"] = "autofix"
+        // The agent's containers and the verification runs work on copies: they get no cache mounts, so
+        // nothing an attempt does reaches the branch's cache.
+        var setup = setup
+        setup.runSpec.mounts = []
         let line: String
         do {
             line = try await runFixer(fixer, run: run, repo: repo, branch: branch, spec: spec, setup: setup, results: results,

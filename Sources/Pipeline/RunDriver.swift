@@ -22,6 +22,8 @@ package struct RunEnvironment: Sendable {
     /// Guests for `.pushbox.yml` `vms:` (nil: VM validation off, e.g. `pushbox run --no-vms`; the
     /// entries are recorded as skipped).
     package var vms: (any VMGuests)?
+    /// The per-repository caches (one instance per daemon: it knows which entries running runs use).
+    package var caches: RunCaches
 
     package init(home: RunnerHome, config: RunnerConfig, store: RunStore, executor: any JobExecutor,
                  reporters: [any RunReporter], testReader: any TestResultReader, hub: LogHub,
@@ -38,6 +40,7 @@ package struct RunEnvironment: Sendable {
         self.sandboxLabels = sandboxLabels
         self.fixer = fixer
         self.vms = vms
+        self.caches = RunCaches(root: home.cache, maxBytesPerRepo: config.cacheMax)
     }
 }
 
@@ -69,16 +72,20 @@ package struct RunDriver: Sendable {
         let started = (try? store.run(id: run.id)) ?? run
         for reporter in environment.reporters { await reporter.runChanged(started, event: .started) }
         var outcome: (state: RunState, message: String?)
+        var caches: PreparedCaches?
         do {
             let repo = try repository(of: run)
-            // 1. checkout: the pipeline definition and the tree of the pushed commit
+            // 1. checkout: the pipeline definition and the tree of the pushed commit, then its caches
             let pipeline = try loadPipeline(run, repo: repo)
             try store.update(runID: run.id, detected: pipeline.detected, image: pipeline.spec.image)
             try checkout(run, repo: repo, into: files)
+            caches = prepareCaches(run, spec: pipeline.spec, repo: repo, files: files, logger: logger)
             times.checkedOutAt = Date()
-            // 2. pipeline: every step in one fresh sandbox
-            let result = try await runSteps(run, spec: pipeline.spec, files: files, times: &times, logger: logger)
+            // 2. pipeline: every step in one fresh sandbox; then the artifacts out of its workspace
+            let result = try await runSteps(run, spec: pipeline.spec, files: files, mounts: caches?.mounts ?? [],
+                                            times: &times, logger: logger)
             outcome = (result.state, result.message)
+            collectArtifacts(run, spec: pipeline.spec, passed: result.state == .passed, files: files, logger: logger)
             // 3. autofix: a failed run gets a fix attempt on a copy; the run itself stays failed. A passing
             //    fix is validated in the VMs too (on its own tree).
             if result.state == .failed, let failed = result.failedIndex {
@@ -100,6 +107,7 @@ package struct RunDriver: Sendable {
         } catch {
             outcome = (Task.isCancelled ? .canceled : .error, Task.isCancelled ? "canceled" : "\(error)")
         }
+        if let caches { releaseCaches(caches, run: run, files: files, logger: logger) }
         if Task.isCancelled && outcome.state != .canceled { outcome = (.canceled, "canceled") }
         if outcome.state == .canceled, await shuttingDown() {
             try? store.requeue(runID: run.id, message: "interrupted by a daemon shutdown; queued again")
@@ -156,10 +164,13 @@ package struct RunDriver: Sendable {
                 throw RunAbort(state: .error, message: error.description)
             }
         }
-        let names = Set(try repo.fileNames(at: commit))
-        let detected = PipelineDetector.detect(topLevel: names) { name in
-            (try? repo.readFile(name, at: commit, maxBytes: 256 << 10)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) }
-        }
+        let tree = DetectionTree(
+            topLevel: Set(try repo.fileNames(at: commit) ?? []),
+            read: { name in
+                (try? repo.readFile(name, at: commit, maxBytes: 256 << 10)).flatMap { $0 }.map { String(decoding: $0, as: UTF8.self) }
+            },
+            list: { directory in (try? repo.fileNames(at: commit, in: directory)) ?? nil })
+        let detected = PipelineDetector.detect(tree)
         guard let detected else { throw RunAbort(state: .error, message: PipelineDetector.nothingDetectedMessage) }
         return LoadedPipeline(spec: detected.spec, detected: detected.summary)
     }
@@ -202,6 +213,69 @@ package struct RunDriver: Sendable {
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: files.root.appendingPathComponent("checkout.log"))
     }
 
+    /// Mounts for the pipeline's `cache:` paths (or its image's default), keyed by repository and branch.
+    /// A cache that cannot be prepared is logged and left out: the run goes on without it.
+    private func prepareCaches(_ run: Run, spec: PipelineSpec, repo: Repository, files: RunFiles, logger: Logger) -> PreparedCaches? {
+        let paths = spec.effectiveCache
+        guard !paths.isEmpty else { return nil }
+        let branch = RefUpdate(oldSHA: "", newSHA: run.sha, ref: run.ref).branch ?? run.ref
+        do {
+            let prepared = try environment.caches.prepare(
+                repoID: run.repoID, repoName: run.repoName, branch: branch, defaultBranch: repo.headBranch(),
+                paths: paths, workspace: files.workspace)
+            appendLines(prepared.lines, to: files.root.appendingPathComponent("checkout.log"))
+            return prepared
+        } catch {
+            logger.warning("cache not prepared", metadata: ["error": "\(error)"])
+            appendLines(["cache: not used this run: \(error)"], to: files.root.appendingPathComponent("checkout.log"))
+            return nil
+        }
+    }
+
+    private func releaseCaches(_ prepared: PreparedCaches, run: Run, files: RunFiles, logger: Logger) {
+        let lines = environment.caches.release(prepared, repoID: run.repoID)
+        for line in lines { logger.notice("\(line)") }
+        appendLines(lines, to: files.root.appendingPathComponent("checkout.log"))
+    }
+
+    /// Copies `artifacts:` out of the workspace (when `when:` says so), records them, and applies the
+    /// repository's retention (`artifacts_keep`). Lines go to `runs/<id>/artifacts.log`.
+    private func collectArtifacts(_ run: Run, spec: PipelineSpec, passed: Bool, files: RunFiles, logger: Logger) {
+        let settings = spec.artifacts
+        guard !settings.paths.isEmpty else { return }
+        let log = files.root.appendingPathComponent("artifacts.log")
+        guard settings.collects(afterPassing: passed) else {
+            appendLines(["artifacts: not collected: the steps \(passed ? "passed" : "failed") and artifacts.when is \(settings.when.rawValue)"], to: log)
+            return
+        }
+        try? FileManager.default.removeItem(at: files.artifacts)
+        let outcome = ArtifactCollector.collect(patterns: settings.paths, workspace: files.workspace, destination: files.artifacts,
+                                                maxBytes: environment.config.artifactsMax)
+        appendLines(outcome.lines, to: log)
+        do {
+            try store.setArtifacts(runID: run.id, outcome.files)
+            for expired in try store.runsWithExpiredArtifacts(repoID: run.repoID, keep: environment.config.artifactsKeep) {
+                try? FileManager.default.removeItem(at: environment.home.run(expired).artifacts)
+                try store.markArtifactsRemoved(runID: expired)
+                logger.info("artifacts removed by retention", metadata: ["expired_run": "\(expired)", "keep": "\(environment.config.artifactsKeep)"])
+            }
+        } catch {
+            logger.error("cannot record the artifacts: \(error)")
+        }
+    }
+
+    private func appendLines(_ lines: [String], to file: URL) {
+        guard !lines.isEmpty else { return }
+        let data = Data((lines.joined(separator: "\n") + "\n").utf8)
+        if let handle = try? FileHandle(forWritingTo: file) {
+            _ = try? handle.seekToEnd()
+            try? handle.write(contentsOf: data)
+            try? handle.close()
+        } else {
+            try? data.write(to: file)
+        }
+    }
+
     /// The sandbox environment of a run: its `RunSpec` (on `workspace`) and the masker of its secrets.
     struct SandboxSetup: Sendable {
         var runSpec: RunSpec
@@ -209,7 +283,7 @@ package struct RunDriver: Sendable {
         var masker: SecretMasker { SecretMasker(secrets: secrets) }
     }
 
-    func sandboxSetup(_ run: Run, spec: PipelineSpec, workspace: URL) throws -> SandboxSetup {
+    func sandboxSetup(_ run: Run, spec: PipelineSpec, workspace: URL, mounts: [RunMount] = []) throws -> SandboxSetup {
         var secrets: [String] = []
         var env = spec.env
         for name in spec.secrets {
@@ -228,8 +302,9 @@ package struct RunDriver: Sendable {
         var labels = environment.sandboxLabels
         labels["pushbox.run"] = String(run.id)
         labels["pushbox.repo"] = run.repoName
-        let runSpec = RunSpec(runID: run.id, image: spec.image, workspace: workspace, environment: env,
+        var runSpec = RunSpec(runID: run.id, image: spec.image, workspace: workspace, environment: env,
                               resources: spec.resources, network: spec.network, labels: labels)
+        runSpec.mounts = mounts
         return SandboxSetup(runSpec: runSpec, secrets: secrets)
     }
 
@@ -244,12 +319,12 @@ package struct RunDriver: Sendable {
     }
 
     /// Runs the run's steps in one sandbox, recording them in the store; returns the run's final state.
-    private func runSteps(_ run: Run, spec: PipelineSpec, files: RunFiles, times: inout StageTimes,
+    private func runSteps(_ run: Run, spec: PipelineSpec, files: RunFiles, mounts: [RunMount], times: inout StageTimes,
                           logger: Logger) async throws -> StepsOutcome {
         let initial = spec.steps.enumerated().map { StepResult(position: $0.offset, name: $0.element.name, command: $0.element.run) }
         try store.setSteps(runID: run.id, initial)
         try store.setVMs(runID: run.id, tree: .pushed, Self.plannedVMs(spec, tree: .pushed, first: 0))
-        let setup = try sandboxSetup(run, spec: spec, workspace: files.workspace)
+        let setup = try sandboxSetup(run, spec: spec, workspace: files.workspace, mounts: mounts)
         times.sandboxRequestedAt = Date()
         var readyAt: Date?
         let store = store, hub = environment.hub

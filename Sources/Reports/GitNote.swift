@@ -23,6 +23,7 @@ package enum NoteFormatter {
             }
             lines.append(line)
         }
+        if !run.artifacts.isEmpty { lines.append("artifacts: \(ArtifactFile.noteSummary(run.artifacts))") }
         if let autofix = run.autofix { lines.append("autofix: \(autofix)") }
         lines += run.vms.map(\.noteLine)
         if let superseded = run.supersededBy {

@@ -88,6 +88,16 @@ enum Pages {
                           at: 0)
         }
         if !stages.isEmpty { body += "<table class=\"stages\">\(stages.joined())</table>" }
+        if !run.artifacts.isEmpty {
+            if run.artifactsRemovedAt != nil {
+                body += "<h2>artifacts</h2><p class=\"message\">\(run.artifacts.count) files, removed by retention (artifacts_keep)</p>"
+            } else {
+                let rows = run.artifacts.map { file in
+                    "<tr><td><a href=\"\(escape(ArtifactList.url(run: run.id, path: file.path)))\" download>\(escape(file.path))</a></td><td>\(Units.formatBytes(file.size))</td></tr>"
+                }
+                body += "<h2>artifacts</h2><table class=\"artifacts\">\(rows.joined())</table>"
+            }
+        }
         if !attempts.isEmpty {
             let rows = attempts.map { a in
                 let outcome = a.passed ? "passed" : "failed: \(a.rejection ?? a.verification ?? a.stop)"

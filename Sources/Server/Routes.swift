@@ -63,6 +63,37 @@ package enum Routes {
             return try json(AttemptList(attempts: try context.store.fixAttempts(runID: id)))
         }
 
+        router.get("/api/v1/runs/:id/artifacts") { _, ctx in
+            guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
+            guard let run = try context.store.run(id: id) else { return failure(.notFound, "no run \(id)") }
+            return try json(ArtifactList(run: run))
+        }
+
+        // One artifact: the path must be one the run recorded (nothing else under runs/<id>/ is reachable).
+        router.get("/api/v1/runs/:id/artifacts/**") { _, ctx in
+            guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
+            guard let run = try context.store.run(id: id) else { return failure(.notFound, "no run \(id)") }
+            let path = ctx.parameters.getCatchAll().map { String($0).removingPercentEncoding ?? String($0) }.joined(separator: "/")
+            guard let artifact = run.artifacts.first(where: { $0.path == path }) else {
+                return failure(.notFound, "run \(id) has no artifact \(path)")
+            }
+            guard run.artifactsRemovedAt == nil,
+                  let handle = FileHandle(forReadingAtPath: context.home.run(id).artifacts.appendingPathComponent(artifact.path).path) else {
+                return failure(.gone, "the artifacts of run \(id) were removed (artifacts_keep in the runner configuration)")
+            }
+            let name = artifact.path.split(separator: "/").last.map(String.init) ?? "artifact"
+            let safeName = String(name.unicodeScalars.filter { $0.isASCII && $0 != "\"" && $0 != "\\" && $0.value >= 0x20 })
+            return Response(status: .ok, headers: [.contentType: "application/octet-stream", .contentLength: String(artifact.size),
+                                                   .contentDisposition: "attachment; filename=\"\(safeName)\""],
+                            body: ResponseBody { writer in
+                                defer { try? handle.close() }
+                                while let chunk = try handle.read(upToCount: 256 << 10), !chunk.isEmpty {
+                                    try await writer.write(ByteBuffer(bytes: chunk))
+                                }
+                                try await writer.finish(nil)
+                            })
+        }
+
         router.get("/api/v1/runs/:id/log") { request, ctx in
             guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
             guard try context.store.run(id: id) != nil else { return failure(.notFound, "no run \(id)") }

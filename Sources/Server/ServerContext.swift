@@ -61,6 +61,40 @@ package struct AttemptList: Codable, Sendable {
     package init(attempts: [FixAttemptSummary]) { self.attempts = attempts }
 }
 
+/// `GET /api/v1/runs/<id>/artifacts`: the kept files and where to download each.
+package struct ArtifactList: Codable, Sendable {
+    enum CodingKeys: String, CodingKey {
+        case runID = "run_id", artifacts, removedAt = "removed_at"
+    }
+
+    package struct Entry: Codable, Sendable {
+        package var path: String
+        package var size: Int64
+        /// Relative to the listener: `/api/v1/runs/<id>/artifacts/<path>` (path segments percent-encoded).
+        package var url: String
+    }
+
+    package var runID: Int64
+    package var artifacts: [Entry]
+    /// When retention removed the files (the list stays); nil while they are there.
+    package var removedAt: Date?
+
+    package init(run: Run) {
+        runID = run.id
+        removedAt = run.artifactsRemovedAt
+        artifacts = run.artifacts.map { file in
+            Entry(path: file.path, size: file.size, url: Self.url(run: run.id, path: file.path))
+        }
+    }
+
+    package static func url(run: Int64, path: String) -> String {
+        let allowed = CharacterSet.urlPathAllowed.subtracting(CharacterSet(charactersIn: "/?#;"))
+        return "/api/v1/runs/\(run)/artifacts/" + path.split(separator: "/").map {
+            String($0).addingPercentEncoding(withAllowedCharacters: allowed) ?? String($0)
+        }.joined(separator: "/")
+    }
+}
+
 package struct DaemonStatus: Codable, Sendable {
     enum CodingKeys: String, CodingKey {
         case version

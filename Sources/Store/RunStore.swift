@@ -188,6 +188,17 @@ package final class RunStore: DeliveryQueue, Sendable {
         migrator.registerMigration("v9: commit subject") { db in
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN subject TEXT")
         }
+        migrator.registerMigration("v10: artifacts") { db in
+            try db.execute(sql: """
+                CREATE TABLE artifacts (
+                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    path TEXT NOT NULL,
+                    size INTEGER NOT NULL,
+                    PRIMARY KEY (run_id, path)
+                );
+                ALTER TABLE runs ADD COLUMN artifacts_removed_at REAL;
+                """)
+        }
         return migrator
     }
 
@@ -426,6 +437,37 @@ package final class RunStore: DeliveryQueue, Sendable {
         try db.execute(sql: "DELETE FROM steps WHERE run_id = ?", arguments: [runID])
         try db.execute(sql: "DELETE FROM vm_results WHERE run_id = ?", arguments: [runID])
         try db.execute(sql: "DELETE FROM fix_attempts WHERE run_id = ?", arguments: [runID])
+        try db.execute(sql: "DELETE FROM artifacts WHERE run_id = ?", arguments: [runID])
+    }
+
+    // MARK: artifacts
+
+    /// Records the files kept from a run's workspace (replacing any earlier list).
+    package func setArtifacts(runID: Int64, _ files: [ArtifactFile]) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM artifacts WHERE run_id = ?", arguments: [runID])
+            for file in files {
+                try db.execute(sql: "INSERT INTO artifacts (run_id, path, size) VALUES (?, ?, ?)", arguments: [runID, file.path, file.size])
+            }
+        }
+    }
+
+    /// Runs of a repository whose artifact files are still on disk, beyond its newest `keep` runs that
+    /// have artifacts (retention); oldest first.
+    package func runsWithExpiredArtifacts(repoID: Int64, keep: Int) throws -> [Int64] {
+        try pool.read { db in
+            try Int64.fetchAll(db, sql: """
+                SELECT id FROM runs WHERE repo_id = ? AND artifacts_removed_at IS NULL
+                  AND EXISTS (SELECT 1 FROM artifacts WHERE artifacts.run_id = runs.id)
+                ORDER BY id DESC LIMIT -1 OFFSET ?
+                """, arguments: [repoID, keep]).reversed()
+        }
+    }
+
+    package func markArtifactsRemoved(runID: Int64, at date: Date = Date()) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE runs SET artifacts_removed_at = ? WHERE id = ?", arguments: [date.timeIntervalSince1970, runID])
+        }
     }
 
     package func update(runID: Int64, detected: String? = nil, image: String? = nil, sandboxID: String? = nil,
@@ -700,13 +742,17 @@ package final class RunStore: DeliveryQueue, Sendable {
                      finishedAt: date(v["finished_at"]), testsPassed: v["tests_passed"], testsFailed: v["tests_failed"],
                      testsSkipped: v["tests_skipped"], logBytes: v["log_bytes"], truncated: v["truncated"])
         }
+        let artifacts = try Row.fetchAll(db, sql: "SELECT path, size FROM artifacts WHERE run_id = ? ORDER BY path", arguments: [id]).map { a in
+            ArtifactFile(path: a["path"], size: a["size"])
+        }
         return Run(id: row["id"], repoID: row["repo_id"], repoName: row["repo_name"], ref: row["ref"], sha: row["sha"],
                    oldSHA: row["old_sha"], state: RunState(rawValue: row["state"]) ?? .error, message: row["message"],
                    detected: row["detected"], image: row["image"], sandboxID: row["sandbox_id"],
                    supersededBy: row["superseded_by"], requeues: row["requeues"], retryOf: row["retry_of"],
                    source: row["source"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
                    startedAt: date(row["started_at"]), finishedAt: date(row["finished_at"]), steps: steps,
-                   autofix: row["autofix"], vms: vms, subject: row["subject"])
+                   autofix: row["autofix"], vms: vms, subject: row["subject"],
+                   artifacts: artifacts, artifactsRemovedAt: date(row["artifacts_removed_at"]))
     }
 
     private static func date(_ value: Double?) -> Date? { value.map(Date.init(timeIntervalSince1970:)) }

@@ -49,12 +49,16 @@ struct PipelineDetectorTests {
         .init("yarn.lock is not an npm lockfile", ["package.json": "{}", "yarn.lock": ""], "node", "package.json",
               ["npm install", "npm test"]),
         .init("Cargo.toml", ["Cargo.toml": ""], "rust", "Cargo.toml", ["cargo build", "cargo test"], names: ["build", "test"]),
-        .init("go.mod", ["go.mod": ""], "go", "go.mod", ["go build ./...", "go test ./..."]),
-        .init("Package.swift", ["Package.swift": ""], "swift", "Package.swift", ["swift build", "swift test"]),
+        .init("go.mod", ["go.mod": ""], "go", "go.mod", ["go build ./...", "go test -v ./..."]),
+        .init("pom.xml", ["pom.xml": ""], "java", "pom.xml", ["mvn -B test"], names: ["test"]),
         .init("CMakeLists.txt", ["CMakeLists.txt": ""], "cmake", "CMakeLists.txt",
-              ["cmake -S . -B build", "cmake --build build", "cd build && ctest --output-on-failure"],
+              ["cmake -S . -B build", "cmake --build build --parallel", "cd build && ctest --output-on-failure"],
               names: ["configure", "build", "test"]),
     ]
+
+    static let images = ["make": "pushbox/debian:bookworm", "node": "pushbox/node:bookworm", "rust": "pushbox/rust:bookworm",
+                         "go": "pushbox/go:bookworm", "java": "pushbox/java:bookworm", "cmake": "pushbox/debian:bookworm",
+                         "python": "pushbox/debian:bookworm"]
 
     @Test("each marker", arguments: markerCases)
     func marker(_ c: DetectCase) throws {
@@ -64,27 +68,50 @@ struct PipelineDetectorTests {
         #expect(detected.summary == "\(c.kind) (\(c.marker))")
         #expect(detected.spec.steps.map(\.run) == c.runs)
         if let names = c.stepNames { #expect(detected.spec.steps.map(\.name) == names) }
-        #expect(detected.spec.image == PipelineSpec.defaultImage)
+        #expect(detected.spec.image == Self.images[c.kind])
         #expect(detected.spec.branches == ["*"])
+        #expect(detected.spec.cache == nil, "a detected pipeline caches its image's default")
+        #expect(detected.spec.effectiveCache == LanguageImages.defaultCache(image: detected.spec.image).map {
+            $0.replacingOccurrences(of: "~", with: "/home/ci")
+        })
         // Detected step names must be valid step names (they become log file names).
         #expect(detected.spec.steps.allSatisfy { PipelineParser.isStepName($0.name) })
     }
 
-    @Test("python markers", arguments: ["pyproject.toml", "setup.py"])
+    @Test("java reads JUnit from surefire's reports")
+    func javaJUnit() throws {
+        let detected = try #require(PipelineDetector.detect(topLevel: ["pom.xml"], read: { _ in "" }))
+        #expect(detected.spec.steps.last?.junit == "target/surefire-reports/*.xml")
+    }
+
+    @Test("python markers", arguments: ["pyproject.toml", "setup.py", "setup.cfg", "pytest.ini", "conftest.py", "test_app.py", "app_test.py"])
     func python(_ marker: String) throws {
-        let detected = try #require(PipelineDetector.detect(topLevel: [marker], read: { _ in "" }))
+        let detected = try #require(PipelineDetector.detect(topLevel: [marker, "README.md"], read: { _ in "" }))
         #expect(detected.kind == "python")
         #expect(detected.marker == marker)
+        #expect(detected.spec.image == "pushbox/debian:bookworm")
         #expect(detected.spec.steps.map(\.name) == ["install", "test"])
-        #expect(detected.spec.steps[1].run.contains("python3 -m pytest"))
+        #expect(detected.spec.steps[1].run.contains("-m pytest"))
+        #expect(detected.spec.steps[1].run.contains("$PWD/src"), "src layouts are importable")
+        #expect(detected.spec.steps[0].run.contains("--no-index"), "the install never waits for a network it does not have")
+        #expect(detected.spec.steps[0].run.contains("testing from the checkout"), "a failed install is not an error")
+    }
+
+    @Test("python tests in tests/ or test/ are a marker; other files there are not")
+    func pythonTestDirectories() throws {
+        let tree = DetectionTree(topLevel: ["tests", "README"], read: { _ in nil }, list: { $0 == "tests" ? ["helpers.py", "test_calc.py"] : nil })
+        let detected = try #require(PipelineDetector.detect(tree))
+        #expect(detected.summary == "python (tests/test_calc.py)")
+        let notTests = DetectionTree(topLevel: ["test", "README"], read: { _ in nil }, list: { _ in ["fixture.json", "helpers.py"] })
+        #expect(PipelineDetector.detect(notTests) == nil)
     }
 
     /// The documented order, first match wins.
-    static let priority = ["Makefile", "package.json", "pyproject.toml", "setup.py", "Cargo.toml", "go.mod", "Package.swift",
-                           "CMakeLists.txt"]
-    static let kinds = ["make", "node", "python", "python", "rust", "go", "swift", "cmake"]
+    static let priority = ["package.json", "go.mod", "Cargo.toml", "pom.xml", "pyproject.toml", "setup.py", "setup.cfg", "pytest.ini",
+                           "conftest.py", "CMakeLists.txt", "Makefile"]
+    static let kinds = ["node", "go", "rust", "java", "python", "python", "python", "python", "python", "cmake", "make"]
 
-    @Test("documented priority: with markers from position i on, the i-th wins", arguments: 0..<8)
+    @Test("documented priority: with markers from position i on, the i-th wins", arguments: 0..<11)
     func priorityOrder(_ i: Int) throws {
         let names = Set(Self.priority[i...])
         let detected = try #require(PipelineDetector.detect(topLevel: names, read: { _ in withTest }))
@@ -93,9 +120,9 @@ struct PipelineDetectorTests {
     }
 
     @Test("documented priority: the higher marker beats each lower one", arguments: [
-        ("Makefile", "package.json"), ("Makefile", "Cargo.toml"), ("Makefile", "CMakeLists.txt"),
-        ("package.json", "pyproject.toml"), ("pyproject.toml", "setup.py"), ("setup.py", "Cargo.toml"),
-        ("Cargo.toml", "go.mod"), ("go.mod", "Package.swift"), ("Package.swift", "CMakeLists.txt"),
+        ("package.json", "Makefile"), ("go.mod", "Makefile"), ("Cargo.toml", "CMakeLists.txt"), ("CMakeLists.txt", "Makefile"),
+        ("package.json", "pyproject.toml"), ("pyproject.toml", "setup.py"), ("go.mod", "Cargo.toml"), ("Cargo.toml", "pom.xml"),
+        ("pom.xml", "pyproject.toml"), ("setup.py", "CMakeLists.txt"), ("test_x.py", "CMakeLists.txt"),
     ])
     func pairwise(_ winner: String, _ loser: String) throws {
         let detected = try #require(PipelineDetector.detect(topLevel: [loser, winner], read: { _ in "" }))
@@ -104,7 +131,7 @@ struct PipelineDetectorTests {
 
     @Test("nothing detectable gives nil", arguments: [
         Set<String>(), ["README.md"], ["src", "docs", "LICENSE"], ["Makefile.am"], ["makefile.txt"], ["package.json5"],
-        ["build.gradle"], ["requirements.txt"],
+        ["build.gradle"], ["requirements.txt"], ["Package.swift"], ["test.py"], ["tests"],
     ])
     func nothing(_ names: Set<String>) {
         #expect(PipelineDetector.detect(topLevel: names, read: { _ in "test:\n" }) == nil)
@@ -119,14 +146,18 @@ struct PipelineDetectorTests {
     @Test("only the marker file is read")
     func readsOnlyMarker() throws {
         var reads: [String] = []
-        _ = PipelineDetector.detect(topLevel: ["Makefile", "package.json"], read: { reads.append($0); return withTest })
+        _ = PipelineDetector.detect(topLevel: ["Makefile", "README.md"], read: { reads.append($0); return withTest })
         #expect(Set(reads) == ["Makefile"])
+        reads = []
+        _ = PipelineDetector.detect(topLevel: ["Makefile", "package.json"], read: { reads.append($0); return withTest })
+        #expect(reads.isEmpty, "package.json wins without reading anything")
     }
 
     @Test("the nothing-detected message names every marker and shows a pipeline that parses")
     func nothingMessage() throws {
         let message = PipelineDetector.nothingDetectedMessage
         for marker in Self.priority { #expect(message.contains(marker)) }
+        #expect(message.contains("tests/test_*.py"))
         let yaml = String(message[try #require(message.range(of: "such as:\n")).upperBound...])
         let spec = try PipelineParser.parse(yaml)
         #expect(spec.steps.map(\.run) == ["make", "make test"])

@@ -104,6 +104,33 @@ struct PipelineParserValidTests {
         #expect(spec.autofix.enabled)
     }
 
+    @Test("cache: paths as given, ~ expanded; absent means the image's language default; [] means none")
+    func cache() throws {
+        let spec = try PipelineParser.parse("cache: [~/.npm, /workspace/target, /home/ci/.cache/pip]\nsteps: [make]\n")
+        #expect(spec.cache == ["~/.npm", "/workspace/target", "/home/ci/.cache/pip"])
+        #expect(spec.effectiveCache == ["/home/ci/.npm", "/workspace/target", "/home/ci/.cache/pip"])
+        let node = try PipelineParser.parse("image: pushbox/node:bookworm\nsteps: [npm test]\n")
+        #expect(node.cache == nil && node.effectiveCache == ["/home/ci/.npm"])
+        let rust = try PipelineParser.parse("image: pushbox/rust:bookworm\nsteps: [cargo test]\n")
+        #expect(rust.effectiveCache == ["/home/ci/.cargo/registry", "/home/ci/.cargo/git"])
+        let off = try PipelineParser.parse("image: pushbox/node:bookworm\ncache: []\nsteps: [npm test]\n")
+        #expect(off.cache == [] && off.effectiveCache.isEmpty)
+        let foreign = try PipelineParser.parse("image: example/tool:1\nsteps: [x]\n")
+        #expect(foreign.effectiveCache.isEmpty, "an image Pushbox does not know has no default cache")
+    }
+
+    @Test("artifacts: a list of globs (when: always), or paths with when:")
+    func artifacts() throws {
+        let list = try PipelineParser.parse("artifacts: [dist, \"build/**/*.log\"]\nsteps: [make]\n")
+        #expect(list.artifacts == ArtifactSettings(paths: ["dist", "build/**/*.log"], when: .always))
+        let mapping = try PipelineParser.parse("artifacts: {paths: [out/app], when: failure}\nsteps: [make]\n")
+        #expect(mapping.artifacts == ArtifactSettings(paths: ["out/app"], when: .failure))
+        #expect(mapping.artifacts.collects(afterPassing: false) && !mapping.artifacts.collects(afterPassing: true))
+        #expect(ArtifactSettings(paths: ["a"], when: .success).collects(afterPassing: true))
+        #expect(ArtifactSettings(paths: ["a"]).collects(afterPassing: false) && ArtifactSettings(paths: ["a"]).collects(afterPassing: true))
+        #expect(try PipelineParser.parse("steps: [make]\n").artifacts.paths.isEmpty)
+    }
+
     @Test("scalar steps `- make test` are accepted and named by position")
     func scalarSteps() throws {
         let spec = try PipelineParser.parse("""
@@ -184,8 +211,20 @@ let parseErrorCases: [ParseErrorCase] = [
         stpes:
           - make
         """, line: 2, column: 1, "unknown key \"stpes\"", "did you mean \"steps\"?", "expected one of: image, branches"),
-    .init("unknown top-level key without a near match", "steps: [make]\ncache: {paths: [x]}\n",
-          line: 2, column: 1, "unknown key \"cache\" in the pipeline"),
+    .init("unknown top-level key without a near match", "steps: [make]\nservices: {db: postgres}\n",
+          line: 2, column: 1, "unknown key \"services\" in the pipeline"),
+    .init("cache as a mapping", "steps: [make]\ncache: {paths: [x]}\n", line: 2, column: 8, "cache must be a list, found a mapping"),
+    .init("cache outside home and workspace", "steps: [make]\ncache: [/usr/lib]\n", line: 2, column: 8, "\"/usr/lib\" must be a directory below ~/ or /workspace/"),
+    .init("cache escaping with ..", "steps: [make]\ncache: [~/../../etc]\n", line: 2, column: 8, "without '.', '..'"),
+    .init("cache naming the workspace itself", "steps: [make]\ncache: [/workspace]\n", line: 2, column: 8, "must be a directory below"),
+    .init("cache relative", "steps: [make]\ncache: [node_modules]\n", line: 2, column: 8, "must be a directory below"),
+    .init("cache with a bind option", "steps: [make]\ncache: [\"~/x:ro\"]\n", line: 2, column: 8, "':'"),
+    .init("cache nested", "steps: [make]\ncache: [~/.cargo, ~/.cargo/registry]\n", line: 2, column: 8, "/home/ci/.cargo/registry is inside /home/ci/.cargo"),
+    .init("cache twice", "steps: [make]\ncache: [~/.npm, /home/ci/.npm]\n", line: 2, column: 8, "twice"),
+    .init("artifacts absolute", "steps: [make]\nartifacts: [/etc/passwd]\n", line: 2, column: 12, "must be a glob relative to the workspace"),
+    .init("artifacts escaping", "steps: [make]\nartifacts: [../secrets]\n", line: 2, column: 12, "without '.', '..'"),
+    .init("artifacts when unknown", "steps: [make]\nartifacts: {paths: [a], when: sometimes}\n", line: 2, column: 31, "always, success or failure"),
+    .init("artifacts mapping without paths", "steps: [make]\nartifacts: {when: always}\n", line: 2, column: 12, "needs paths:"),
     .init("steps as a string", "image: a/b\nsteps: make test\n",
           line: 2, at: "make", "steps must be a list", "found \"make test\""),
     .init("env as a list", "env:\n  - CI=true\nsteps: [make]\n",

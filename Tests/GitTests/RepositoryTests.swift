@@ -162,7 +162,7 @@ import TestSupport
             try fixture.write("Makefile", "all:\n")
             try fixture.symlink("README", to: "Makefile")
             let sha = try objectID(try fixture.commit("files"))
-            let names = try Repository.open(at: fixture.clone).fileNames(at: sha)
+            let names = try #require(try Repository.open(at: fixture.clone).fileNames(at: sha))
             #expect(names == ["Makefile", "Package.swift", "README", "Sources"])
         }
     }

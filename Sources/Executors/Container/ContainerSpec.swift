@@ -47,14 +47,15 @@ package enum ContainerSpec {
             env: environment(run.environment),
             labels: labels(for: run),
             hostConfig: HostConfig(
-                binds: ["\(run.workspace.path):\(workspacePath):rw"],
+                binds: ["\(run.workspace.path):\(workspacePath):rw"]
+                    + run.mounts.map { "\($0.hostPath):\($0.sandboxPath):\($0.readOnly ? "ro" : "rw")" },
                 networkMode: networkMode(run.network),
                 readonlyRootfs: true,
                 tmpfs: [
                     "/tmp": "rw,nosuid,nodev,size=\(memory),mode=1777",
                     "/var/tmp": "rw,nosuid,nodev,size=\(memory),mode=1777",
                     home: "rw,nosuid,nodev,size=\(memory),mode=0755," + ownerOption(engine),
-                ],
+                ].merging(homeParents(of: run.mounts).map { ($0, "rw,nosuid,nodev,size=\(memory),mode=0755," + ownerOption(engine)) }) { a, _ in a },
                 capDrop: ["ALL"],
                 securityOpt: ["no-new-privileges"],
                 memory: memory,
@@ -74,6 +75,23 @@ package enum ContainerSpec {
     /// `KEY=value` lines in key order, for a stable body.
     package static func environment(_ variables: [String: String]) -> [String] {
         variables.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+    }
+
+    /// The directories between the home and each mount point below it (`~/go`, `~/go/pkg` for
+    /// `~/go/pkg/mod`). The engine would create them owned by root on the home's tmpfs, where the `ci` user
+    /// could then not add siblings (`~/.cache/pip` next to a mounted `~/.cache/go-build`); a tmpfs of the
+    /// `ci` user at each keeps them writable. Mounts under `/workspace` need none: the runner creates their
+    /// parents in the host's workspace before handing it over.
+    static func homeParents(of mounts: [RunMount]) -> [String] {
+        var parents = Set<String>()
+        for mount in mounts where mount.sandboxPath.hasPrefix(home + "/") {
+            var parts = mount.sandboxPath.dropFirst(home.count + 1).split(separator: "/").dropLast()
+            while !parts.isEmpty {
+                parents.insert(home + "/" + parts.joined(separator: "/"))
+                parts = parts.dropLast()
+            }
+        }
+        return parents.sorted()
     }
 
     /// `/home/ci` must belong to the `ci` user. Podman rejects the kernel's `uid=`/`gid=` tmpfs options

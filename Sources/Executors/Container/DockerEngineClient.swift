@@ -41,6 +41,8 @@ package struct ImageSummary: Sendable, Equatable {
     package var id: String
     package var tags: [String]
     package var labels: [String: String]
+    /// Bytes, as the engine reports them (0 when it does not).
+    package var size: Int64 = 0
 }
 
 /// How an exec'd process stands (`GET /exec/{id}/json`).
@@ -179,7 +181,8 @@ package struct DockerEngineClient: Sendable {
         let config = object["Config"] as? [String: Any]
         return ImageSummary(id: object["Id"] as? String ?? "",
                             tags: object["RepoTags"] as? [String] ?? [],
-                            labels: config?["Labels"] as? [String: String] ?? [:])
+                            labels: config?["Labels"] as? [String: String] ?? [:],
+                            size: (object["Size"] as? NSNumber)?.int64Value ?? 0)
     }
 
     /// `POST /images/create?fromSrc=-&repo=…&changes=…` with the root filesystem tar streamed from disk as

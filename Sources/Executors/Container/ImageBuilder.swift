@@ -41,9 +41,9 @@ package struct ImageDefinition: Sendable, Equatable {
         return hasher.finalizeHex()
     }
 
-    /// `hash(files:)` over files on disk, keyed by their last path component.
+    /// `hash(files:)` over files on disk, keyed by `<parent directory>/<file name>`.
     package static func hash(fileURLs: [URL]) throws -> String {
-        try hash(files: fileURLs.map { (name: $0.lastPathComponent, contents: try Data(contentsOf: $0)) })
+        try hash(files: fileURLs.map { (name: $0.deletingLastPathComponent().lastPathComponent + "/" + $0.lastPathComponent, contents: try Data(contentsOf: $0)) })
     }
 
     /// `<cache>/<name with / and : as _>-<first 16 hex of the hash>.tar` (pure).
