@@ -276,14 +276,13 @@ package final class RunCaches: Sendable {
         }
     }
 
-    /// Bytes used by the files below `url` (not following symlinks).
+    /// The sizes of the regular files below `url` added up (symlinks not followed).
     package static func diskUsage(_ url: URL) -> Int64 {
         var total: Int64 = 0
-        guard let walker = FileManager.default.enumerator(at: url, includingPropertiesForKeys: [.totalFileAllocatedSizeKey, .isSymbolicLinkKey],
-                                                           options: [], errorHandler: { _, _ in true }) else { return 0 }
-        for case let file as URL in walker {
-            let values = try? file.resourceValues(forKeys: [.totalFileAllocatedSizeKey])
-            total += Int64(values?.totalFileAllocatedSize ?? 0)
+        guard let walker = FileManager.default.enumerator(atPath: url.path) else { return 0 }
+        while let relative = walker.nextObject() as? String {
+            var info = stat()
+            if lstat(url.path + "/" + relative, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG { total += Int64(info.st_size) }
         }
         return total
     }
@@ -291,13 +290,13 @@ package final class RunCaches: Sendable {
     private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        encoder.dateEncodingStrategy = .iso8601
+        encoder.dateEncodingStrategy = Timestamps.encoding
         return encoder
     }()
 
     private static let decoder: JSONDecoder = {
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = Timestamps.decoding
         return decoder
     }()
 }

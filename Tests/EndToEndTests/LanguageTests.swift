@@ -62,13 +62,13 @@ struct LanguageTests {
         let pushbox = try DaemonFixture()
         try pushbox.startDaemon()
         let pipeline = """
-            cache: [~/.stash, /workspace/target]
+            cache: [~/.cache/stash, /workspace/target]
             steps:
               - name: use
                 run: |
-                  echo "stash: $(cat ~/.stash/marker 2>/dev/null || echo none)"
+                  echo "stash: $(cat ~/.cache/stash/marker 2>/dev/null || echo none)"
                   echo "target: $(cat target/built 2>/dev/null || echo none)"
-                  echo "$MARK" > ~/.stash/marker
+                  echo "$MARK" > ~/.cache/stash/marker
                   echo "$MARK" > target/built
                   mkdir -p ~/.cache/other && echo sibling-dirs-writable
             """
@@ -116,7 +116,7 @@ struct LanguageTests {
         // The CLI lists and clears them.
         let list = try pushbox.pushbox(["cache", "list"])
         #expect(list.status == 0, "\(list.stderr)")
-        for expected in ["app", "other", "main", "feature", "/home/ci/.stash", "/workspace/target"] {
+        for expected in ["app", "other", "main", "feature", "/home/ci/.cache/stash", "/workspace/target"] {
             #expect(list.stdout.contains(expected), "\(list.stdout)")
         }
         let clear = try pushbox.pushbox(["cache", "clear", "app", "--branch", "feature"])

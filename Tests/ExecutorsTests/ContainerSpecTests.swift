@@ -65,6 +65,23 @@ struct ContainerSpecTests {
         #expect(String(decoding: ContainerSpec.createBody(for: run, engine: .podman), as: UTF8.self).contains(fragment))
     }
 
+    @Test("cache mounts: binds after the workspace; a tmpfs of the step user at each parent below the home")
+    func cacheMounts() throws {
+        var run = RunSpec(runID: 1, image: "i", workspace: URL(fileURLWithPath: "/w"))
+        run.mounts = [RunMount(hostPath: "/c/d0", sandboxPath: "/home/ci/go/pkg/mod"),
+                      RunMount(hostPath: "/c/d1", sandboxPath: "/home/ci/.npm"),
+                      RunMount(hostPath: "/c/d2", sandboxPath: "/workspace/target", readOnly: true)]
+        let object = try #require(try JSONSerialization.jsonObject(with: ContainerSpec.createBody(for: run, engine: .podman)) as? [String: Any])
+        let host = try #require(object["HostConfig"] as? [String: Any])
+        #expect(host["Binds"] as? [String] == ["/w:/workspace:rw", "/c/d0:/home/ci/go/pkg/mod:rw", "/c/d1:/home/ci/.npm:rw",
+                                                "/c/d2:/workspace/target:ro"])
+        let tmpfs = try #require(host["Tmpfs"] as? [String: String])
+        #expect(Set(tmpfs.keys) == ["/tmp", "/var/tmp", "/home/ci", "/home/ci/go", "/home/ci/go/pkg"])
+        #expect(tmpfs["/home/ci/go"]?.hasSuffix(",U") == true)
+        #expect(ContainerSpec.homeParents(of: [RunMount(hostPath: "/x", sandboxPath: "/home/ci/.cache/pip")]) == ["/home/ci/.cache"])
+        #expect(ContainerSpec.homeParents(of: [RunMount(hostPath: "/x", sandboxPath: "/workspace/a/b")]).isEmpty)
+    }
+
     @Test("a custom command replaces the keep-alive command")
     func customCommand() throws {
         let run = RunSpec(runID: 1, image: "i", workspace: URL(fileURLWithPath: "/w"))

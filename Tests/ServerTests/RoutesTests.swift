@@ -122,7 +122,7 @@ struct RoutesTests {
                 #expect(response.status == .ok)
                 let text = String(buffer: response.body)
                 #expect(text.contains("\"run_id\":1"))
-                #expect(text.contains("\"url\":\"http:\\/\\/127.0.0.1:7070\\/runs\\/1\""))
+                #expect(text.contains("\"url\":\"http://127.0.0.1:7070/runs/1\""), "JSON without escaped slashes")
             }
             // The whole run's log, followed until the run ends.
             try await client.execute(uri: "/api/v1/runs/1/log?follow=1", method: .get) { response in

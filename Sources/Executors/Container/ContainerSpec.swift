@@ -82,7 +82,7 @@ package enum ContainerSpec {
     /// could then not add siblings (`~/.cache/pip` next to a mounted `~/.cache/go-build`); a tmpfs of the
     /// `ci` user at each keeps them writable. Mounts under `/workspace` need none: the runner creates their
     /// parents in the host's workspace before handing it over.
-    static func homeParents(of mounts: [RunMount]) -> [String] {
+    package static func homeParents(of mounts: [RunMount]) -> [String] {
         var parents = Set<String>()
         for mount in mounts where mount.sandboxPath.hasPrefix(home + "/") {
             var parts = mount.sandboxPath.dropFirst(home.count + 1).split(separator: "/").dropLast()
