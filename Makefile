@@ -21,7 +21,7 @@ SWIFT_FLAGS ?= -Xswiftc -warnings-as-errors --explicit-target-dependency-import-
 PUSHBOX := $(CURDIR)/.build/debug/pushbox
 export PUSHBOX
 
-.PHONY: help setup build image image-claude vm-images test demo bench clean
+.PHONY: help setup build image image-base image-claude vm-images test demo bench clean
 
 # Guest images of the shipped QEMU profiles, cached outside the repo (a no-op when up to date).
 VM_IMAGES ?= /var/cache/pushbox/vm-images
@@ -39,7 +39,10 @@ build: setup ## Build the pushbox CLI (debug) into .build/debug/pushbox
 	$(SWIFT) build $(SWIFT_FLAGS) --product pushbox
 	@test -x "$(PUSHBOX)" || { echo "make: $(PUSHBOX) was not built" >&2; exit 1; }
 
-image: build ## Build the container images under sandbox/ (pushbox image build; cached)
+image: build ## Build every job image under sandbox/ (base, node, go, rust, java, claude; cached)
+	"$(PUSHBOX)" image build --all
+
+image-base: build ## Build only the base image pushbox/debian:bookworm (enough for make demo; cached)
 	"$(PUSHBOX)" image build
 
 image-claude: build ## Build pushbox/claude:bookworm (the Claude Code CLI, for autofix.backend claude-code; cached)
@@ -49,12 +52,12 @@ vm-images: build ## Build the guest images of linux-x86_64 and linux-aarch64 int
 	"$(PUSHBOX)" vm build linux-x86_64 --images "$(VM_IMAGES)"
 	"$(PUSHBOX)" vm build linux-aarch64 --images "$(VM_IMAGES)"
 
-test: image image-claude vm-images ## Run every test (swift test) against the built CLI, the job images and the guest images
+test: image vm-images ## Run every test (swift test) against the built CLI, the job images and the guest images
 	@# --no-parallel: the end-to-end tests wait on real processes and would starve the in-process servers
 	@# (the fake model API) of the two cooperative threads this machine has.
 	PUSHBOX_BIN="$(PUSHBOX)" $(SWIFT) test $(SWIFT_FLAGS) --no-parallel
 
-demo: image ## Push a passing and a failing commit through a real daemon (scripts/demo)
+demo: image-base ## Push a passing and a failing commit through a real daemon (scripts/demo)
 	PUSHBOX_BIN="$(PUSHBOX)" scripts/demo
 
 bench: image ## Build the release CLI and run every executable script in bench/ (fails when there is none)

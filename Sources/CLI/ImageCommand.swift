@@ -77,11 +77,12 @@ struct ImageCommand: AsyncParsableCommand {
             try await guarded {
                 let home = options.runnerHome
                 let config = try Runtime.loadConfig(home)
+                let definitions = try ImageDefinitions.load(home: home, config: config)
                 var logger = Logger(label: "pushbox")
                 logger.logLevel = .warning
                 let engine = try? await EngineDiscovery.resolve(setting: config.engine, serviceDirectory: home.root, logger: logger)
                 var rows = [["IMAGE", "DEFINITION", "HASH", "SIZE", "STATE"]]
-                for entry in try ImageDefinitions.load(home: home, config: config) {
+                for entry in definitions {
                     var state = "engine unavailable", size = "-"
                     if let engine {
                         let image = try? await engine.client.inspectImage(entry.definition.name)

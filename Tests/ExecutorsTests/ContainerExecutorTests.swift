@@ -221,7 +221,7 @@ struct RealEngineTests {
             let error = await #expect(throws: SandboxError.self) {
                 _ = try await executor.makeSandbox(for: spec, logger: logger)
             }
-            #expect(error?.message == "image pushbox/nonexistent:none is not present; build it with `pushbox image build`")
+            #expect(error?.message.hasPrefix("image pushbox/nonexistent:none is not present; build it with `pushbox image build pushbox/nonexistent:none`") == true)
         }
 
         @Test("removeOrphans removes containers a crashed daemon left, and only those")

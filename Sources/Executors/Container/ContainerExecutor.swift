@@ -48,7 +48,7 @@ package struct ContainerExecutor: JobExecutor {
         do {
             id = try await engine.createContainer(body: body, name: name)
         } catch let error as EngineAPIError where error.status == 404 && error.message.lowercased().contains("image") {
-            throw SandboxError("image \(run.image) is not present; build it with `pushbox image build`")
+            throw SandboxError("image \(run.image) is not present; build it with `pushbox image build \(run.image)` (`pushbox image list` shows the definitions), or name an image the engine has")
         } catch {
             if Task.isCancelled {
                 // The engine may have created it before the request was dropped: remove it by name.

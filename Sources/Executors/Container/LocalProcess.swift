@@ -6,6 +6,13 @@ enum LocalProcess {
     /// glibc's `POSIX_SPAWN_SETSID` (a GNU extension Swift does not import); the value is part of glibc's ABI.
     private static let spawnSetSID: Int32 = 0x80
 
+    /// glibc's `posix_spawn_file_actions_addclosefrom_np` (2.34+), which Swift's Glibc module does not import;
+    /// looked up at run time, nil on an older C library.
+    private static let addCloseFrom: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32)? = {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else { return nil }
+        return unsafeBitCast(symbol, to: (@convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32).self)
+    }()
+
     /// Starts `executable` in a new session with stdin from /dev/null and stdout+stderr appended to `logFile`.
     static func spawnDetached(_ executable: String, _ arguments: [String], logFile: String) throws -> pid_t {
         var actions = posix_spawn_file_actions_t()
@@ -14,6 +21,9 @@ enum LocalProcess {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, logFile, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // Nothing else of ours: a long-lived service must not hold a descriptor its parent's parent waits on
+        // (Foundation's Process sees a child exit through a socket the child inherits).
+        if let closeFrom = Self.addCloseFrom { _ = closeFrom(&actions, 3) }
 
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
