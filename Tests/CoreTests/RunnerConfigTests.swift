@@ -23,6 +23,30 @@ struct RunnerConfigTests {
         #expect(config.vm.profiles == nil)
         #expect(config.vm.images == nil)
         #expect(config.vm.concurrency == 1)
+        #expect(config.imagePath.isEmpty)
+        #expect(config.cacheMax == 5 << 30)
+        #expect(config.artifactsMax == 1 << 30)
+        #expect(config.artifactsKeep == 20)
+    }
+
+    @Test("the shipped runner-config/pushbox.yml states exactly the defaults")
+    func shippedFileIsTheDefaults() throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("runner-config/pushbox.yml")
+        let config = try RunnerConfig.parse(try String(contentsOf: file, encoding: .utf8), file: file.path)
+        #expect(config == RunnerConfig())
+    }
+
+    @Test("image_path, cache_max, artifacts_max, artifacts_keep are read and checked")
+    func imagesCachesArtifacts() throws {
+        let config = try RunnerConfig.parse("image_path: [/srv/images, images]\ncache_max: 200MB\nartifacts_max: 10m\nartifacts_keep: 3\n", file: "p.yml")
+        #expect(config.imagePath == ["/srv/images", "images"])
+        #expect(config.cacheMax == 200 * 1000 * 1000 || config.cacheMax == 200 << 20)
+        #expect(config.artifactsMax == 10 << 20)
+        #expect(config.artifactsKeep == 3)
+        #expect(throws: SpecError.self) { try RunnerConfig.parse("artifacts_keep: 0\n", file: "p.yml") }
+        #expect(throws: SpecError.self) { try RunnerConfig.parse("cache_max: lots\n", file: "p.yml") }
+        #expect(try RunnerConfig.parse("image_path: /one\n", file: "p.yml").imagePath == ["/one"], "one directory may be given alone")
     }
 
     @Test("a file that is an empty document (`---`, keys commented out) gives the defaults")
