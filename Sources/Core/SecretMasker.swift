@@ -1,8 +1,11 @@
 import Foundation
 
 /// Replaces secret values in output with `***`: each value verbatim, each line of a multi-line value,
-/// and their base64 and base64url encodings (including the forms that appear when the value sits inside a
-/// longer encoded string). Pure; `StreamingMasker` applies it to output that arrives in pieces.
+/// their base64 and base64url encodings (including the forms that appear when the value sits inside a
+/// longer encoded string) and their percent-encoding (a value put into a URL). Each form is also found when
+/// line breaks were put between its characters (`fold`, `base64` wrapping at 76 columns, a job printing
+/// it in pieces): the line breaks inside a match are kept after the `***`, so line numbers stay. Pure;
+/// `StreamingMasker` applies it to output that arrives in pieces.
 package struct SecretMasker: Sendable {
     package static let replacement = Data("***".utf8)
     /// Patterns, longest first so a longer match wins over its own lines.
@@ -20,6 +23,9 @@ package struct SecretMasker: Sendable {
                 for encoded in Self.base64Forms(of: Data(piece.utf8)) where encoded.count >= 4 {
                     found.insert(Data(encoded.utf8))
                 }
+                for encoded in Self.percentForms(of: piece) where encoded != piece {
+                    found.insert(Data(encoded.utf8))
+                }
             }
         }
         patterns = found.sorted { $0.count != $1.count ? $0.count > $1.count : $0.lexicographicallyPrecedes($1) }
@@ -28,6 +34,16 @@ package struct SecretMasker: Sendable {
 
     package var isEmpty: Bool { patterns.isEmpty }
     package var longestPattern: Int { patterns.first?.count ?? 0 }
+    /// The most input bytes one match can cover: each pattern byte may be followed by a `\r\n`.
+    package var longestMatch: Int { longestPattern * 3 }
+
+    /// The value percent-encoded as URL components carry it: RFC 3986's unreserved characters kept, and
+    /// the form with `+` for spaces (HTML forms, query strings).
+    static func percentForms(of value: String) -> [String] {
+        let unreserved = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
+        guard let strict = value.addingPercentEncoding(withAllowedCharacters: unreserved) else { return [] }
+        return [strict, strict.replacingOccurrences(of: "%20", with: "+")]
+    }
 
     /// The base64 (and base64url) text that any encoding containing `bytes` must contain, for each of the
     /// three alignments the value can have inside a longer input.
@@ -67,10 +83,12 @@ package struct SecretMasker: Sendable {
         var output = Data(capacity: bytes.count)
         var i = 0
         outer: while i < limit {
-            for pattern in patternBytes where pattern[0] == bytes[i] && i + pattern.count <= bytes.count {
-                if bytes[i..<(i + pattern.count)].elementsEqual(pattern) {
+            for pattern in patternBytes where pattern[0] == bytes[i] {
+                if let end = Self.match(pattern, in: bytes, at: i) {
                     output.append(Self.replacement)
-                    i += pattern.count
+                    // Keep the line structure: the line breaks the match spanned follow the mask.
+                    for byte in bytes[i..<end] where byte == 0x0A { output.append(0x0A) }
+                    i = end
                     continue outer
                 }
             }
@@ -80,6 +98,23 @@ package struct SecretMasker: Sendable {
         return (output, i)
     }
 
+    /// Where a match of `pattern` starting at `start` ends (exclusive), skipping `\n` and `\r` in the
+    /// input between pattern bytes; nil when there is none.
+    private static func match(_ pattern: [UInt8], in bytes: [UInt8], at start: Int) -> Int? {
+        var j = start, k = 0
+        while k < pattern.count {
+            guard j < bytes.count else { return nil }
+            if bytes[j] == pattern[k] {
+                j += 1
+                k += 1
+            } else if k > 0, bytes[j] == 0x0A || bytes[j] == 0x0D {
+                j += 1
+            } else {
+                return nil
+            }
+        }
+        return j
+    }
 }
 
 /// Applies a `SecretMasker` to a stream: holds back just enough raw bytes that a secret split across
@@ -95,7 +130,7 @@ package struct StreamingMasker: Sendable {
         guard !masker.isEmpty else { return data }
         pending.append(contentsOf: data)
         // Every pattern that starts before `limit` fits inside `pending`, so the choice there is final.
-        let limit = pending.count - (masker.longestPattern - 1)
+        let limit = pending.count - (masker.longestMatch - 1)
         guard limit > 0 else { return Data() }
         let (output, consumed) = masker.mask(pending, decidedBefore: limit)
         pending.removeFirst(consumed)

@@ -67,7 +67,8 @@ struct SecretMaskerTests {
     func multiLine() {
         let key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0\nAQEFAASCBKcwggSjAgEAAo\n-----END KEY-----"
         let masker = SecretMasker(secrets: [key])
-        #expect(text(masker.mask(bytes("key: " + key + "\n"))) == "key: ***\n")
+        // The whole key is one match; its line breaks stay, so later line numbers do not move.
+        #expect(text(masker.mask(bytes("key: " + key + "\n"))) == "key: ***\n\n\n\n")
         #expect(text(masker.mask(bytes("line 2 is MIIEvQIBADANBgkqhkiG9w0 here"))) == "line 2 is *** here")
         #expect(text(masker.mask(bytes("> AQEFAASCBKcwggSjAgEAAo"))) == "> ***")
         #expect(text(masker.mask(bytes("-----END KEY-----"))) == "***")
@@ -75,6 +76,56 @@ struct SecretMaskerTests {
         let crlf = "first-line-value\r\nsecond-line-value"
         let masker2 = SecretMasker(secrets: [crlf])
         #expect(text(masker2.mask(bytes("[second-line-value] [first-line-value]"))) == "[***] [***]")
+    }
+
+    @Test("a secret printed with line breaks between its characters is masked, the breaks kept", arguments: [
+        ("tok", "en-1234", "\n"), ("t", "oken-1234", "\n"), ("token-123", "4", "\r\n"), ("tok", "en-1234", "\n\n"),
+    ])
+    func splitAcrossLines(_ head: String, _ tail: String, _ separator: String) {
+        let masker = SecretMasker(secrets: ["token-1234"])
+        let output = text(masker.mask(bytes("a " + head + separator + tail + " b")))
+        #expect(!output.contains("token") && !output.contains("1234"), "\(output)")
+        #expect(output == "a ***" + String(repeating: "\n", count: separator.utf8.filter { $0 == 10 }.count) + " b")
+        // fold -w 3: every piece on its own line.
+        let folded = "token-1234".map(String.init).chunked(3).joined(separator: "\n")
+        #expect(text(masker.mask(bytes(folded))) == "***\n\n\n")
+        // A line break before the first character is not part of the match.
+        #expect(text(masker.mask(bytes("x\ntoken-1234"))) == "x\n***")
+    }
+
+    @Test("base64 wrapped at 76 columns (what `base64` prints for a long value) is masked")
+    func wrappedBase64() {
+        let secret = String(repeating: "0123456789abcdef", count: 8)
+        let encoded = Data(secret.utf8).base64EncodedString()
+        let wrapped = stride(from: 0, to: encoded.count, by: 76).map { start in
+            String(encoded.dropFirst(start).prefix(76))
+        }.joined(separator: "\n") + "\n"
+        let output = text(SecretMasker(secrets: [secret]).mask(bytes(wrapped)))
+        #expect(!output.contains(String(encoded.prefix(20))) && output.hasPrefix("***"), "\(output)")
+    }
+
+    @Test("percent-encoded (as in a URL) and form-encoded values are masked")
+    func percentEncoded() {
+        let secret = "p@ss w/rd&x=1"
+        let masker = SecretMasker(secrets: [secret])
+        #expect(text(masker.mask(bytes("GET /login?password=p%40ss%20w%2Frd%26x%3D1 HTTP/1.1"))) == "GET /login?password=*** HTTP/1.1")
+        #expect(text(masker.mask(bytes("body: pw=p%40ss+w%2Frd%26x%3D1"))) == "body: pw=***")
+        #expect(text(masker.mask(bytes("https://user:p@ss w/rd&x=1@host/"))) == "https://user:***@host/")
+    }
+
+    @Test("streaming: a secret split across lines and across pushes gives the unstreamed output")
+    func streamingSplitAcrossLines() {
+        let masker = SecretMasker(secrets: ["token-1234"])
+        let input = Array("log: tok\nen-\r\n1234 end\n".utf8)
+        let whole = masker.mask(Data(input))
+        for split in 1..<input.count {
+            var stream = StreamingMasker(masker)
+            var output = stream.push(Data(input[..<split]))
+            output += stream.push(Data(input[split...]))
+            output += stream.finish()
+            #expect(output == whole, "split at \(split)")
+        }
+        #expect(text(whole) == "log: ***\n\n end\n")
     }
 
     @Test("short lines of a multi-line secret are not patterns on their own")
@@ -246,5 +297,12 @@ struct StreamingMaskerTests {
         let out = streamed(masker, [Data("first-line-value".utf8), Data("\nsecond-line-value\n".utf8)])
         #expect(!text(out).contains("line-value"))
         #expect(out == masker.mask(Data((secret + "\n").utf8)))
+    }
+}
+
+private extension Array {
+    /// Consecutive pieces of `size` elements (the last may be shorter).
+    func chunked(_ size: Int) -> [String] where Element == String {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)].joined() }
     }
 }

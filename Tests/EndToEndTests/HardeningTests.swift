@@ -91,10 +91,11 @@ struct HardeningTests {
         #expect(!FileManager.default.fileExists(atPath: FileManager.default.currentDirectoryPath + "/oom"))
     }
 
-    @Test("a secret from the runner's environment reaches the job but never its log")
+    @Test("a secret reaches the job but never a log, the note, the dashboard, the API or the store: verbatim, base64 (wrapped), split across lines, URL-encoded")
     func secretMasked() throws {
         let pushbox = try DaemonFixture()
-        let secret = "s3cr3t-\(UUID().uuidString)"
+        // Long enough that `base64` wraps it, with characters a URL must encode.
+        let secret = "s3cr3t-\(UUID().uuidString)-p@ss/w0rd+\(UUID().uuidString)"
         try pushbox.startDaemon(environment: ["DEPLOY_TOKEN": secret])
         let repo = try pushbox.makeRepo()
         try repo.write(".pushbox.yml", """
@@ -104,15 +105,41 @@ struct HardeningTests {
                 run: |
                   echo "plain: $DEPLOY_TOKEN"
                   printf '%s' "$DEPLOY_TOKEN" | base64
+                  printf '%s' "$DEPLOY_TOKEN" | base64 -w0; echo
+                  printf '%s' "$DEPLOY_TOKEN" | fold -w 7; echo
+                  python3 -c 'import os, urllib.parse; print("https://ci.example/?t=" + urllib.parse.quote(os.environ["DEPLOY_TOKEN"], safe=""))'
                   test -n "$DEPLOY_TOKEN" && echo "length: ${#DEPLOY_TOKEN}"
+                  echo "failing with the secret: $DEPLOY_TOKEN" >&2
+                  exit 3
             """)
-        try repo.commit("leak")
+        let sha = try repo.commit("leak")
         let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
-        #expect(try pushbox.waitForRun(id).state == .passed)
+        #expect(try pushbox.waitForRun(id).state == .failed)
         let log = pushbox.log(run: id, step: "leak")
         #expect(log.contains("plain: ***"))
         #expect(log.contains("length: \(secret.count)"))
-        #expect(!log.contains(secret))
-        #expect(!log.contains(Data(secret.utf8).base64EncodedString().prefix(20)))
+        #expect(log.contains("https://ci.example/?t=***"), "\(log)")
+        let encoded = Data(secret.utf8).base64EncodedString()
+        let percent = try #require(secret.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
+        // Every form, and pieces of it long enough to identify it.
+        let forms = [secret, encoded, String(encoded.prefix(24)), String(encoded.suffix(24)), percent,
+                     String(secret.prefix(20)), String(secret.suffix(20))]
+        func leaks(_ text: String, _ place: String) {
+            for form in forms { #expect(!text.contains(form), "\(place) contains a form of the secret: \(form)") }
+            // Split across lines: with the line breaks removed, it must not reappear either.
+            #expect(!text.replacingOccurrences(of: "\n", with: "").contains(secret), "\(place) has the secret split across lines")
+        }
+        leaks(log, "the step log")
+        leaks(try #require(try pushbox.note(repo, sha)), "the note")
+        let port = pushbox.port
+        leaks(try WebhookTests.get("http://127.0.0.1:\(port)/runs/\(id)"), "the run page")
+        leaks(try WebhookTests.get("http://127.0.0.1:\(port)/api/v1/runs/\(id)/log"), "the API log")
+        leaks(try WebhookTests.get("http://127.0.0.1:\(port)/api/v1/runs/\(id)"), "the API run")
+        var store = Data()
+        for name in ["pushbox.sqlite", "pushbox.sqlite-wal"] {
+            store += (try? Data(contentsOf: pushbox.home.appendingPathComponent(name))) ?? Data()
+        }
+        leaks(String(decoding: store, as: UTF8.self), "the store")
+        leaks(try String(contentsOf: pushbox.home.appendingPathComponent("runs/\(id)/metadata.json"), encoding: .utf8), "metadata.json")
     }
 }
