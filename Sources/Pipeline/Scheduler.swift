@@ -147,6 +147,15 @@ package actor Scheduler {
             result.status = .deleted
             return result
         }
+        // A spooled push can reach the daemon after the scan already queued its head (the hook writes the
+        // spool after the ref moved, and a daemon starting in between scans first): run a head once.
+        if source == "spool", let existing = try store.latestRun(repoID: repo.id, ref: update.ref, sha: update.newSHA) {
+            try store.recordPush(repo: repo, update: update, source: source)
+            result.status = .skipped
+            result.runID = existing
+            result.message = "already has run \(existing)"
+            return result
+        }
         if let reason = skipReason(repo: repo, update: update) {
             try store.recordPush(repo: repo, update: update, source: source)
             result.status = .skipped

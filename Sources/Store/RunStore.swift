@@ -708,6 +708,14 @@ package final class RunStore: DeliveryQueue, Sendable {
         }
     }
 
+    /// The newest run of this commit on this ref of this repo, if any (any state).
+    package func latestRun(repoID: Int64, ref: String, sha: String) throws -> Int64? {
+        try pool.read { db in
+            try Int64.fetchOne(db, sql: "SELECT id FROM runs WHERE repo_id = ? AND ref = ? AND sha = ? ORDER BY id DESC LIMIT 1",
+                               arguments: [repoID, ref, sha])
+        }
+    }
+
     package func counts() throws -> [RunState: Int] {
         try pool.read { db in
             var result: [RunState: Int] = [:]

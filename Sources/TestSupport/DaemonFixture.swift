@@ -12,14 +12,15 @@ package final class DaemonFixture: @unchecked Sendable {
     private var daemon: SpawnedProcess?
     private var daemonLog: URL { directory.url("daemon.log") }
 
-    /// `config` is appended to a runner configuration that listens on a free loopback port.
+    /// `config` is appended to a runner configuration that listens on a free loopback port (and reconciles
+    /// every 60 s unless `config` says otherwise).
     package init(config: String = "", prefix: String = "pushbox-e2e") throws {
         directory = try TemporaryDirectory(prefix: prefix)
         home = directory.url("home")
         binary = Self.locateBinary()
         port = Self.freePort()
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
-        let text = "listen: 127.0.0.1:\(port)\nreconcile_every: 60s\n" + config
+        let text = "listen: 127.0.0.1:\(port)\n" + (config.contains("reconcile_every:") ? "" : "reconcile_every: 60s\n") + config
         try Data(text.utf8).write(to: home.appendingPathComponent("pushbox.yml"))
         let result = try pushbox(["init"])
         guard result.status == 0 else { throw FixtureError("pushbox init failed: \(result.stderr)") }

@@ -268,6 +268,34 @@ struct CoreLoopTests {
         #expect(try pushbox.note(repo, sha)?.hasPrefix("pushbox: passed") == true)
     }
 
+    @Test("a spooled push that arrives after the scan already ran its head starts no second run")
+    func spoolAfterScan() throws {
+        // What scripts/chaos found: the hook writes the spool after the ref moved; a daemon starting in
+        // between scans first and queues the head, then drains the spooled copy of the same push.
+        let pushbox = try DaemonFixture(config: "reconcile_every: 1s\n")
+        let repo = try pushbox.makeRepo()
+        try Projects.make(in: repo)
+        let sha = try repo.commit("while down")
+        #expect(try repo.push().output.contains("saved in the spool"))
+        let spool = pushbox.home.appendingPathComponent("spool")
+        let aside = pushbox.home.appendingPathComponent("spool-aside")
+        try FileManager.default.moveItem(at: spool, to: aside)
+        try FileManager.default.createDirectory(at: spool, withIntermediateDirectories: true)
+        try pushbox.startDaemon()
+        let run = try pushbox.waitForRun(1)
+        #expect(run.source == "scan" && run.sha == sha)
+        for name in try FileManager.default.contentsOfDirectory(atPath: aside.path) {
+            try FileManager.default.moveItem(at: aside.appendingPathComponent(name), to: spool.appendingPathComponent(name))
+        }
+        let deadline = ContinuousClock.now + .seconds(30)
+        while (try FileManager.default.contentsOfDirectory(atPath: spool.path)).contains(where: { $0.hasSuffix(".json") }),
+              ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path).filter { $0.hasSuffix(".json") }.isEmpty, "the spool was drained")
+        #expect(try pushbox.runs().count == 1, "the spooled copy of the push started no second run")
+    }
+
     @Test("a head pushed with no hook is found by the reconciliation scan")
     func scanFindsUnhookedPush() throws {
         let pushbox = try DaemonFixture()
