@@ -39,6 +39,35 @@ struct HardeningTests {
         #expect(FileManager.default.fileExists(atPath: pushbox.home.appendingPathComponent("runs/\(id)/workspace/out.txt").path))
     }
 
+    @Test("from inside a job: no engine socket, runner home, store, bare repository, other run's workspace or model key")
+    func containmentFromInside() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon(environment: ["ANTHROPIC_API_KEY": "sk-ant-must-not-leak"])
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", "steps:\n  - echo first run\n")
+        _ = try repo.commit("first")
+        let first = try pushbox.waitForRun(try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first))
+        let home = pushbox.home.path
+        let paths = ["/var/run/docker.sock", "/run/podman/podman.sock", "/run/docker.sock", home, "\(home)/pushbox.sqlite",
+                     "\(home)/engine.sock", "\(home)/token", repo.bare.path, "\(home)/runs/\(first.id)/workspace"]
+        let probes = paths.map { "if [ -e '\($0)' ]; then echo 'REACHABLE \($0)'; else echo 'absent \($0)'; fi" }
+        try repo.write(".pushbox.yml", """
+            steps:
+              - name: probe
+                run: |
+            \(probes.map { "      " + $0 }.joined(separator: "\n"))
+                  env | grep -c ANTHROPIC || true
+                  (env; cat /proc/1/environ 2>/dev/null | tr '\\0' '\\n') | grep -q sk-ant-must-not-leak && echo 'REACHABLE key' || echo 'absent key'
+                  ls / ; mount | grep -c ' /workspace ' || true
+            """)
+        _ = try repo.commit("probe")
+        let run = try pushbox.waitForRun(try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first))
+        #expect(run.state == .passed)
+        let log = pushbox.log(run: run.id, step: "probe")
+        #expect(!log.contains("REACHABLE"), "\(log)")
+        #expect(log.components(separatedBy: "absent ").count - 1 == paths.count + 1, "\(log)")
+    }
+
     @Test("a fork bomb hits the pids limit; the daemon survives and serves the next run")
     func forkBomb() throws {
         let pushbox = try DaemonFixture()
