@@ -74,16 +74,55 @@ struct Serve: AsyncParsableCommand {
             local.addServices(network)
             await scheduler.start()
             await runtime.outbox.start()
+            let watchdog = Task { await Self.watchEngine(runtime: runtime, scheduler: scheduler, logger: logger) }
             do {
                 try await local.runService()
             } catch {
                 logger.error("server stopped: \(error)")
             }
+            // The engine watch ends first: it must not start the service that shutdown stops.
+            watchdog.cancel()
+            await watchdog.value
             // Runs still going go back to the queue (their containers removed) and run at the next start.
             await scheduler.stop()
             await runtime.shutdown()
             unlink(socketPath)
             unlink(home.daemonPID.path)
+        }
+    }
+
+    /// Every two seconds: when the engine has not answered three checks in a row (a busy engine can miss
+    /// one) and it is the daemon's own podman service, start it again; once it answers after an outage,
+    /// remove what the interrupted runs left in it and retry those runs (once each). The daemon keeps
+    /// serving throughout.
+    static func watchEngine(runtime: Runtime, scheduler: Scheduler, logger: Logger) async {
+        var misses = 0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(2))
+            guard !Task.isCancelled else { return }
+            if await runtime.executor.isAvailable() {
+                guard misses >= 3 else {
+                    misses = 0
+                    continue
+                }
+                misses = 0
+                logger.notice("the container engine answers again")
+                let removed = (try? await runtime.executor.removeOrphans(logger: logger, keeping: await scheduler.runningRunIDs())) ?? 0
+                if removed > 0 { logger.notice("removed \(removed) containers of runs the engine's loss ended") }
+                await scheduler.reconcile()
+                continue
+            }
+            misses += 1
+            guard misses >= 3 else { continue }
+            if misses == 3 { logger.error("the container engine does not answer") }
+            if let service = runtime.engine.service, !Task.isCancelled {
+                do {
+                    _ = try await service.start(logger: logger)
+                    logger.notice("started the podman service again")
+                } catch {
+                    logger.error("cannot start the podman service again: \(error)")
+                }
+            }
         }
     }
 }

@@ -4,6 +4,10 @@
 package enum RunState: String, Codable, Sendable, CaseIterable {
     case queued, running, passed, failed, error, canceled
 
+    /// The start of an `error` run's message when the container engine stopped answering during the run.
+    /// Such a run is retried once (a new run, source `engine-retry`) when the engine answers again.
+    package static let engineUnavailablePrefix = "container engine unavailable"
+
     package var isFinished: Bool {
         switch self {
         case .queued, .running: false

@@ -108,6 +108,12 @@ package struct RunDriver: Sendable {
             outcome = (Task.isCancelled ? .canceled : .error, Task.isCancelled ? "canceled" : "\(error)")
         }
         if let caches { releaseCaches(caches, run: run, files: files, logger: logger) }
+        // Infrastructure, not the push: an error while the engine does not answer says so, and the scheduler
+        // runs the commit again once the engine is back.
+        if outcome.state == .error, !Task.isCancelled, !(await environment.executor.isAvailable()) {
+            outcome.message = RunState.engineUnavailablePrefix + ": " + (outcome.message ?? "no answer")
+            logger.error("the container engine stopped answering during the run")
+        }
         if Task.isCancelled && outcome.state != .canceled { outcome = (.canceled, "canceled") }
         if outcome.state == .canceled, await shuttingDown() {
             try? store.requeue(runID: run.id, message: "interrupted by a daemon shutdown; queued again")

@@ -87,7 +87,7 @@ package actor Scheduler {
 
     /// Recovers what a crash left, drains the spool, scans the repositories, starts queued runs, and
     /// keeps reconciling every `reconcile_every`.
-    package func start() {
+    package func start() async {
         do {
             let recovered = try store.recoverInterrupted()
             if !recovered.requeued.isEmpty { logger.notice("re-queued runs interrupted by a restart: \(recovered.requeued)") }
@@ -95,7 +95,7 @@ package actor Scheduler {
         } catch {
             logger.error("cannot recover interrupted runs: \(error)")
         }
-        reconcile()
+        await reconcile()
         let every = environment.config.reconcileEvery
         reconcileTask = Task { [weak self] in
             while !Task.isCancelled {
@@ -117,11 +117,30 @@ package actor Scheduler {
         for task in tasks { await task.value }
     }
 
-    /// Drains the spool, scans every repository for heads without runs, and fills free slots.
-    package func reconcile() {
+    /// Drains the spool, scans every repository for heads without runs, retries runs the engine's loss
+    /// ended (once it answers), and fills free slots.
+    package func reconcile() async {
         drainSpool()
         for repo in (try? store.repos()) ?? [] { scan(repo) }
+        await retryAfterEngineLoss()
         pump()
+    }
+
+    /// The ids of the runs executing now.
+    package func runningRunIDs() -> Set<Int64> { Set(active.keys) }
+
+    /// Runs that ended `error: container engine unavailable` go again, once each, when the engine answers.
+    package func retryAfterEngineLoss() async {
+        guard let waiting = try? store.runsAwaitingEngineRetry(), !waiting.isEmpty,
+              await environment.executor.isAvailable() else { return }
+        for id in waiting {
+            do {
+                let run = try retry(runID: id, source: "engine-retry")
+                logger.notice("the container engine answers again: run queued once more", metadata: ["run": "\(run.id)", "retry_of": "\(id)"])
+            } catch {
+                logger.error("cannot retry run \(id) after the engine came back: \(error)")
+            }
+        }
     }
 
     // MARK: intake
@@ -281,11 +300,11 @@ package actor Scheduler {
     }
 
     /// Queues a new run of the same commit and ref.
-    package func retry(runID: Int64) throws -> Run {
+    package func retry(runID: Int64, source: String = "retry") throws -> Run {
         guard let run = try store.run(id: runID) else { throw StoreError("no run \(runID)") }
         guard let repo = try store.repo(id: run.repoID) else { throw StoreError("repository of run \(runID) is no longer registered") }
         let update = RefUpdate(oldSHA: run.oldSHA ?? RefUpdate.zeroSHA, newSHA: run.sha, ref: run.ref)
-        let enqueued = try store.enqueue(repo: repo, update: update, source: "retry", retryOf: runID)
+        let enqueued = try store.enqueue(repo: repo, update: update, source: source, retryOf: runID)
         pump()
         return enqueued.run
     }

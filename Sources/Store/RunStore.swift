@@ -708,6 +708,17 @@ package final class RunStore: DeliveryQueue, Sendable {
         }
     }
 
+    /// Runs that ended `error` because the engine stopped answering, that were not an engine retry
+    /// themselves and have not been retried yet, finished within `within`; oldest first.
+    package func runsAwaitingEngineRetry(within: TimeInterval = 24 * 3600, now: Date = Date()) throws -> [Int64] {
+        try pool.read { db in
+            try Int64.fetchAll(db, sql: """
+                SELECT id FROM runs r WHERE state = 'error' AND message LIKE ? AND source != 'engine-retry'
+                  AND finished_at >= ? AND NOT EXISTS (SELECT 1 FROM runs n WHERE n.retry_of = r.id) ORDER BY id
+                """, arguments: [RunState.engineUnavailablePrefix + "%", now.timeIntervalSince1970 - within])
+        }
+    }
+
     /// The newest run of this commit on this ref of this repo, if any (any state).
     package func latestRun(repoID: Int64, ref: String, sha: String) throws -> Int64? {
         try pool.read { db in

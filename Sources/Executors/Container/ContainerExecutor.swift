@@ -69,13 +69,15 @@ package struct ContainerExecutor: JobExecutor {
         return sandbox
     }
 
-    /// Removes containers labelled `pushbox.managed=1` (and this executor's `labels`) that a crashed daemon
-    /// left behind. Call at startup, before any run. Returns how many were removed.
+    /// Removes containers labelled `pushbox.managed=1` (and this executor's `labels`) that a crashed daemon,
+    /// or runs the engine's loss ended, left behind; those of `keeping` (runs executing now) stay. Call at
+    /// startup, before any run, and when the engine answers again. Returns how many were removed.
     @discardableResult
-    package func removeOrphans(logger: Logger) async throws -> Int {
+    package func removeOrphans(logger: Logger, keeping: Set<Int64> = []) async throws -> Int {
         let filter = ["\(ContainerSpec.managedLabel)=1"] + labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         var removed = 0
         for container in try await engine.listContainers(labels: filter) {
+            if let run = container.labels[ContainerSpec.runLabel].flatMap(Int64.init), keeping.contains(run) { continue }
             logger.info("removing leftover container", metadata: [
                 "container": "\(container.names.first ?? container.id)", "run": "\(container.labels[ContainerSpec.runLabel] ?? "?")",
             ])
