@@ -121,11 +121,7 @@ package struct RunDriver: Sendable {
             return (try? store.run(id: run.id)) ?? run
         }
         // 5. report: store, metadata.json, note and other reporters
-        do {
-            try store.finish(runID: run.id, state: outcome.state, message: outcome.message)
-        } catch {
-            logger.error("cannot record the end of the run: \(error)")
-        }
+        await recordFinish(run, outcome: outcome, logger: logger)
         let finished = (try? store.run(id: run.id)) ?? run
         writeMetadata(finished, times: times, files: files, logger: logger)
         await environment.hub.runFinished(runID: run.id)
@@ -135,6 +131,30 @@ package struct RunDriver: Sendable {
         logger.info("run finished", metadata: ["state": "\(finished.state.rawValue)"])
         return finished
     }
+
+    /// Records the run's end in the store. When that fails (a full disk: "database or disk is full"), it
+    /// is tried again with a growing pause for up to `finishRetryFor`, so a run whose end could not be written
+    /// yet is not left `running` once space is back; a daemon stopped meanwhile re-queues it at its next start.
+    private func recordFinish(_ run: Run, outcome: (state: RunState, message: String?), logger: Logger) async {
+        var pause = Duration.milliseconds(500)
+        let deadline = ContinuousClock.now + Self.finishRetryFor
+        while true {
+            do {
+                try store.finish(runID: run.id, state: outcome.state, message: outcome.message)
+                return
+            } catch {
+                guard ContinuousClock.now < deadline, !Task.isCancelled else {
+                    logger.error("cannot record the end of the run; the next start queues it again: \(error)")
+                    return
+                }
+                logger.error("cannot record the end of the run, trying again in \(Units.format(pause)): \(error)")
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(15))
+            }
+        }
+    }
+
+    static let finishRetryFor: Duration = .seconds(600)
 
     private func repository(of run: Run) throws -> Repository {
         guard let repo = try store.repo(id: run.repoID) else {
@@ -403,6 +423,16 @@ package struct RunDriver: Sendable {
                 results[index].logBytes = closed.bytes
                 results[index].truncated = closed.truncated
                 results[index].state = status.succeeded ? .passed : .failed
+                if let writeError = closed.writeError {
+                    // Not the push's fault: the runner could not keep its output.
+                    results[index].state = .error
+                    try? await record(results[index], true)
+                    for later in results.indices where later > index {
+                        results[later].state = .skipped
+                        try? await record(results[later], false)
+                    }
+                    throw RunAbort(state: .error, message: "cannot write the log of step \(step.name): \(writeError) (is the disk of the runner home full? the log was cut to free space)")
+                }
                 let junit = step.junit.map { JUnitFiles.find($0, in: workspace) } ?? []
                 if let counts = environment.testReader.testCounts(log: logURL, junitFiles: junit) {
                     results[index].testsPassed = counts.passed

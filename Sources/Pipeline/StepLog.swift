@@ -39,7 +39,11 @@ package actor LogHub {
 
 /// Writes one step's output to `logs/<step>.log` as it arrives: secrets masked, bytes kept as they are
 /// (no UTF-8 decoding), at most `cap` bytes, then a `[truncated: N bytes]` marker when the step ends.
+/// When a write fails (the disk is full), the log is cut back to its first `keepOnWriteFailure` bytes to give
+/// the space back to the store, the rest of the output is dropped, and `close()` reports the failure.
 package actor StepLogFile: LogSink {
+    /// What stays of a log whose write failed.
+    static let keepOnWriteFailure: Int64 = 256 << 10
     private let handle: FileHandle
     private let cap: Int64
     private var masker: StreamingMasker
@@ -47,6 +51,8 @@ package actor StepLogFile: LogSink {
     private let runID: Int64
     private(set) var written: Int64 = 0
     private(set) var dropped: Int64 = 0
+    /// The first write error (e.g. "No space left on device"); after it, output is dropped.
+    private(set) var writeError: String?
     /// The last 64 KiB, for test-summary parsing without re-reading a huge file.
     private(set) var tail = Data()
     private static let tailSize = 64 << 10
@@ -76,7 +82,7 @@ package actor StepLogFile: LogSink {
 
     private func append(_ data: Data) {
         guard !data.isEmpty else { return }
-        let room = max(0, cap - written)
+        let room = writeError == nil ? max(0, cap - written) : 0
         let accepted = data.prefix(Int(min(Int64(data.count), room)))
         if !accepted.isEmpty {
             do {
@@ -86,22 +92,37 @@ package actor StepLogFile: LogSink {
                 if tail.count > Self.tailSize * 2 { tail = Data(tail.suffix(Self.tailSize)) }
             } catch {
                 dropped += Int64(accepted.count)
+                failed(error)
             }
         }
         dropped += Int64(data.count - accepted.count)
     }
 
+    /// Records the first write failure and cuts the file back, so that a full disk has room again for the
+    /// store to record how the run ended.
+    private func failed(_ error: any Error) {
+        guard writeError == nil else { return }
+        let posix = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+        writeError = posix.map { String(cString: strerror(Int32($0.code))) } ?? "\(error)"
+        let kept = min(written, Self.keepOnWriteFailure)
+        if (try? handle.truncate(atOffset: UInt64(kept))) != nil {
+            dropped += written - kept
+            written = kept
+            try? handle.seek(toOffset: UInt64(kept))
+        }
+    }
+
     /// Flushes the masker, writes the truncation marker if bytes were dropped, and closes the file.
     /// Returns the bytes written and whether the log was truncated.
-    package func close() -> (bytes: Int64, truncated: Bool, tail: Data) {
+    package func close() -> (bytes: Int64, truncated: Bool, tail: Data, writeError: String?) {
         append(masker.finish())
         if dropped > 0 {
-            let marker = Data("\n[truncated: \(dropped) bytes]\n".utf8)
-            try? handle.write(contentsOf: marker)
-            written += Int64(marker.count)
+            let reason = writeError.map { ": the log could not be written (\($0)), cut to its first \(Self.keepOnWriteFailure >> 10) KiB" } ?? ""
+            let marker = Data("\n[truncated: \(dropped) bytes\(reason)]\n".utf8)
+            if (try? handle.write(contentsOf: marker)) != nil { written += Int64(marker.count) }
         }
         try? handle.synchronize()
         try? handle.close()
-        return (written, dropped > 0, Data(tail.suffix(Self.tailSize)))
+        return (written, dropped > 0, Data(tail.suffix(Self.tailSize)), writeError)
     }
 }

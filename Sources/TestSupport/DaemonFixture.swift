@@ -14,12 +14,15 @@ package final class DaemonFixture: @unchecked Sendable {
 
     /// `config` is appended to a runner configuration that listens on a free loopback port (and reconciles
     /// every 60 s unless `config` says otherwise).
-    package init(config: String = "", prefix: String = "pushbox-e2e") throws {
+    /// `prepareHome` runs on the empty home directory before anything is written into it (e.g. to mount a
+    /// small file system there).
+    package init(config: String = "", prefix: String = "pushbox-e2e", prepareHome: ((URL) throws -> Void)? = nil) throws {
         directory = try TemporaryDirectory(prefix: prefix)
         home = directory.url("home")
         binary = Self.locateBinary()
         port = Self.freePort()
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        try prepareHome?(home)
         let text = "listen: 127.0.0.1:\(port)\n" + (config.contains("reconcile_every:") ? "" : "reconcile_every: 60s\n") + config
         try Data(text.utf8).write(to: home.appendingPathComponent("pushbox.yml"))
         let result = try pushbox(["init"])

@@ -1,0 +1,83 @@
+import Core
+import Foundation
+import Testing
+import TestSupport
+
+/// `$PUSHBOX_HOME` on a small loop-mounted file system that fills up: while a job writes its log, and while
+/// the store records a push. Each ends with a clear message, the daemon keeps serving, the store stays
+/// sound, and runs work again once there is space.
+@Suite("disk full", .serialized)
+struct DiskFullTests {
+    static func sh(_ command: String) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", command]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    static func integrity(_ home: URL) throws -> String {
+        try sh("python3 -c \"import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])\" '\(home.path)/pushbox.sqlite'")
+            .output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test("a log that fills the disk ends the run in error and gives the space back; a full store recovers by the scan")
+    func diskFull() throws {
+        let image = FileManager.default.temporaryDirectory.appendingPathComponent("pushbox-diskfull-\(UUID().uuidString).img")
+        var mounted: URL?
+        let pushbox = try DaemonFixture(config: "reconcile_every: 1s\n") { home in
+            let made = try Self.sh("truncate -s 48M '\(image.path)' && mkfs.ext4 -q -F '\(image.path)' && mount -o loop '\(image.path)' '\(home.path)'")
+            guard made.status == 0 else { throw FixtureError("cannot mount a small file system: \(made.output)") }
+            mounted = home
+        }
+        defer {
+            pushbox.stopDaemon()
+            pushbox.stopOrphanedEngine()
+            if let mounted { _ = try? Self.sh("umount '\(mounted.path)' || umount -l '\(mounted.path)'") }
+            try? FileManager.default.removeItem(at: image)
+        }
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", "steps:\n  - {name: ok, run: echo first}\n")
+        let firstSHA = try repo.commit("first")
+        let first = try pushbox.waitForRun(try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first))
+        #expect(first.state == .passed)
+
+        // 1. The job's output fills the disk.
+        try repo.write(".pushbox.yml", "steps:\n  - {name: flood, run: \"yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 200000000\"}\n")
+        _ = try repo.commit("flood")
+        let flood = try pushbox.waitForRun(try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first), timeout: .seconds(120))
+        #expect(flood.state == .error)
+        #expect(flood.message?.contains("cannot write the log of step flood: No space left on device") == true, "\(flood.message ?? "")")
+        #expect(pushbox.log(run: flood.id, step: "flood").contains("[truncated:"), "the log says it was cut")
+        #expect(pushbox.isDaemonRunning)
+        #expect(try Self.integrity(pushbox.home) == "ok")
+        #expect(try pushbox.note(repo, firstSHA)?.hasPrefix("pushbox: passed") == true, "what was stored before is intact")
+
+        // 2. Something else fills the disk: the store may not be able to record the push; the push itself succeeds.
+        let filler = pushbox.home.appendingPathComponent("filler")
+        _ = try Self.sh("dd if=/dev/zero of='\(filler.path)' bs=1M 2>/dev/null; sync")
+        try repo.write(".pushbox.yml", "steps:\n  - {name: later, run: echo after the disk was full}\n")
+        let laterSHA = try repo.commit("while full")
+        let push = try repo.push()
+        #expect(push.status == 0, "a full runner never fails a push")
+        #expect(pushbox.isDaemonRunning)
+        // Space returns: the scan finds the head that has no run and runs it.
+        try FileManager.default.removeItem(at: filler)
+        let deadline = ContinuousClock.now + .seconds(60)
+        var later: Run?
+        while ContinuousClock.now < deadline {
+            later = try? pushbox.runs().first { $0.sha == laterSHA && $0.state.isFinished }
+            if later != nil { break }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        #expect(later?.state == .passed, "\(push.output)\n\(pushbox.daemonOutput().suffix(2000))")
+        #expect(try Self.integrity(pushbox.home) == "ok")
+        #expect(try pushbox.runs().count >= 3)
+    }
+}
