@@ -21,7 +21,7 @@ SWIFT_FLAGS ?= -Xswiftc -warnings-as-errors --explicit-target-dependency-import-
 PUSHBOX := $(CURDIR)/.build/debug/pushbox
 export PUSHBOX
 
-.PHONY: help setup build image image-base image-claude vm-images test demo bench clean
+.PHONY: help setup build image image-base image-claude vm-images test demo bench fuzz clean
 
 # Guest images of the shipped QEMU profiles, cached outside the repo (a no-op when up to date).
 VM_IMAGES ?= /var/cache/pushbox/vm-images
@@ -68,6 +68,10 @@ bench: image ## Build the release CLI and run every executable script in bench/ 
 	  found=1; echo "== $$s"; PUSHBOX_BIN="$(CURDIR)/.build/release/pushbox" "$$s"; \
 	done; \
 	[ "$$found" = 1 ] || { echo "make bench: no executable scripts in bench/" >&2; exit 1; }
+
+FUZZ_SECONDS ?= 60
+fuzz: setup ## Run each libFuzzer harness (Fuzz/) for FUZZ_SECONDS (default 60); crashes land in Fuzz/crashes/
+	scripts/fuzz $(FUZZ_SECONDS)
 
 clean: ## Remove build products (.build, bench/results); images and caches stay
 	rm -rf .build bench/results

@@ -102,3 +102,13 @@ let package = Package(
         ], swiftSettings: swiftSettings),
     ]
 )
+
+// libFuzzer harnesses (`make fuzz`): only when PUSHBOX_FUZZ=1, because the target has no `main` of its own
+// (libFuzzer's comes in with `-sanitize=fuzzer`) and would not link in a normal build.
+if Context.environment["PUSHBOX_FUZZ"] == "1" {
+    package.products.append(.executable(name: "pushbox-fuzz", targets: ["PushboxFuzz"]))
+    package.targets.append(.executableTarget(
+        name: "PushboxFuzz", dependencies: ["Core", "Pipeline", "Executors", "Reports", "Agent", "Server"],
+        path: "Fuzz/Sources/PushboxFuzz", swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]))
+}
+

@@ -9,13 +9,13 @@ import Foundation
 ///     data: the line's text (invalid UTF-8 replaced)
 ///
 /// `finish` flushes a last line without a newline and ends with `event: end` and the final state.
-struct LogEventEncoder {
+package struct LogEventEncoder {
     private var pending = Data()
     private(set) var nextLine: Int
 
-    init(firstLine: Int = 1) { nextLine = firstLine }
+    package init(firstLine: Int = 1) { nextLine = firstLine }
 
-    mutating func feed(_ bytes: Data) -> String {
+    package mutating func feed(_ bytes: Data) -> String {
         pending.append(bytes)
         var out = ""
         while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
@@ -25,7 +25,7 @@ struct LogEventEncoder {
         return out
     }
 
-    mutating func finish(state: String) -> String {
+    package mutating func finish(state: String) -> String {
         var out = pending.isEmpty ? "" : event(pending)
         pending.removeAll()
         out += "event: end\ndata: \(state)\n\n"
