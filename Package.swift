@@ -107,8 +107,9 @@ let package = Package(
 // (libFuzzer's comes in with `-sanitize=fuzzer`) and would not link in a normal build.
 if Context.environment["PUSHBOX_FUZZ"] == "1" {
     package.products.append(.executable(name: "pushbox-fuzz", targets: ["PushboxFuzz"]))
+    package.targets.append(.systemLibrary(name: "CLibFuzzer", path: "Fuzz/Sources/CLibFuzzer"))
     package.targets.append(.executableTarget(
-        name: "PushboxFuzz", dependencies: ["Core", "Pipeline", "Executors", "Reports", "Agent", "Server"],
+        name: "PushboxFuzz", dependencies: ["CLibFuzzer", "Core", "Pipeline", "Executors", "Reports", "Agent", "Server"],
         path: "Fuzz/Sources/PushboxFuzz", swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]))
 }
 

@@ -1,4 +1,5 @@
 import Agent
+import CLibFuzzer
 import Core
 import Executors
 import Foundation
@@ -60,4 +61,13 @@ enum FuzzTarget: String, CaseIterable {
 public func fuzzOneInput(_ bytes: UnsafePointer<UInt8>, _ count: Int) -> CInt {
     FuzzTarget.selected.run(Data(bytes: bytes, count: count))
     return 0
+}
+
+/// SwiftPM links an executable's entry point as `<Target>_main`; libFuzzer's driver (`LLVMFuzzerRunDriver`,
+/// linked in by `-sanitize=fuzzer`) is the real main loop: parse the libFuzzer flags, run the corpus, fuzz.
+@_cdecl("PushboxFuzz_main")
+public func pushboxFuzzMain(_ argc: CInt, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?) -> CInt {
+    var count = argc
+    var arguments = argv
+    return LLVMFuzzerRunDriver(&count, &arguments) { bytes, length in fuzzOneInput(bytes!, length) }
 }
