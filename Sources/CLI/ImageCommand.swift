@@ -117,7 +117,9 @@ enum ImageDefinitions {
         var directory: String
         var location: String
         var folder: URL
-        var name = "", suite = "bookworm", variant = "minbase", packages: [String] = [], extends: String?
+        var name = "", packages: [String] = [], extends: String?
+        /// nil: the base's (with `extends`), else bookworm / minbase.
+        var suite: String?, variant: String?
     }
 
     static func searchPath(home: RunnerHome, config: RunnerConfig) throws -> [URL] {
@@ -164,6 +166,7 @@ enum ImageDefinitions {
         func find(_ key: String) -> Parsed? { parsed.first { $0.directory == key || $0.name == key } }
         return try parsed.map { entry in
             var packages = entry.packages
+            var suite = entry.suite, variant = entry.variant
             var files = [entry.folder.appendingPathComponent("definition.yml"), script]
             var chain = [entry.directory]
             var base = entry.extends
@@ -176,6 +179,8 @@ enum ImageDefinitions {
                 }
                 chain.append(parent.directory)
                 packages = parent.packages + packages.filter { !parent.packages.contains($0) }
+                suite = suite ?? parent.suite
+                variant = variant ?? parent.variant
                 files.append(parent.folder.appendingPathComponent("definition.yml"))
                 base = parent.extends
             }
@@ -183,7 +188,7 @@ enum ImageDefinitions {
             let hasCustomize = FileManager.default.fileExists(atPath: customize.path)
             if hasCustomize { files.append(customize) }
             return Entry(directory: entry.directory, location: entry.location, depth: chain.count - 1, definition: ImageDefinition(
-                name: entry.name, suite: entry.suite, variant: entry.variant, packages: packages,
+                name: entry.name, suite: suite ?? "bookworm", variant: variant ?? "minbase", packages: packages,
                 customizeScript: hasCustomize ? customize : nil, definitionHash: try ImageDefinition.hash(fileURLs: files)))
         }
     }

@@ -3,7 +3,7 @@ import Foundation
 /// Replaces secret values in output with `***`: each value verbatim, each line of a multi-line value,
 /// their base64 and base64url encodings (including the forms that appear when the value sits inside a
 /// longer encoded string) and their percent-encoding (a value put into a URL). Each form is also found when
-/// line breaks were put between its characters (`fold`, `base64` wrapping at 76 columns, a job printing
+/// a line break (one `\n`, `\r` or `\r\n` per gap) was put between its characters (`fold`, `base64` wrapping at 76 columns, a job printing
 /// it in pieces): the line breaks inside a match are kept after the `***`, so line numbers stay. Pure;
 /// `StreamingMasker` applies it to output that arrives in pieces.
 package struct SecretMasker: Sendable {
@@ -98,8 +98,9 @@ package struct SecretMasker: Sendable {
         return (output, i)
     }
 
-    /// Where a match of `pattern` starting at `start` ends (exclusive), skipping `\n` and `\r` in the
-    /// input between pattern bytes; nil when there is none.
+    /// Where a match of `pattern` starting at `start` ends (exclusive), allowing one line break (`\n`, `\r`
+    /// or `\r\n`) between two pattern bytes; nil when there is none. One per gap keeps a match within
+    /// `longestMatch` bytes, which the streaming masker's holdback relies on.
     private static func match(_ pattern: [UInt8], in bytes: [UInt8], at start: Int) -> Int? {
         var j = start, k = 0
         while k < pattern.count {
@@ -107,11 +108,17 @@ package struct SecretMasker: Sendable {
             if bytes[j] == pattern[k] {
                 j += 1
                 k += 1
-            } else if k > 0, bytes[j] == 0x0A || bytes[j] == 0x0D {
+                continue
+            }
+            guard k > 0 else { return nil }
+            if bytes[j] == 0x0D, j + 1 < bytes.count, bytes[j + 1] == 0x0A {
+                j += 2
+            } else if bytes[j] == 0x0A || bytes[j] == 0x0D {
                 j += 1
             } else {
                 return nil
             }
+            guard j < bytes.count, bytes[j] == pattern[k] else { return nil }
         }
         return j
     }

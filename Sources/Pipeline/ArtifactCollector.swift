@@ -16,7 +16,9 @@ package enum ArtifactCollector {
         package var lines: [String]
     }
 
-    package static func collect(patterns: [String], workspace: URL, destination: URL, maxBytes: Int64) -> Outcome {
+    /// `mounts`: the run's cache mounts; files below a cached `/workspace/…` path are read from the cache.
+    package static func collect(patterns: [String], workspace: URL, destination: URL, maxBytes: Int64,
+                                mounts: [RunMount] = []) -> Outcome {
         func matches(_ relative: String) -> Bool {
             patterns.contains { pattern in
                 Glob.matches(pattern, relative, pathAware: true)
@@ -24,11 +26,11 @@ package enum ArtifactCollector {
                     || matchesDirectoryPrefix(pattern, relative)
             }
         }
-        let found = WorkspaceFiles.walk(workspace, limit: maxFiles + 1, include: matches)
+        let found = WorkspaceFiles.walk(WorkspaceFiles.roots(workspace: workspace, mounts: mounts), limit: maxFiles + 1, include: matches)
         var files: [ArtifactFile] = []
         var lines: [String] = []
         var total: Int64 = 0
-        for item in found.prefix(maxFiles) {
+        for (item, root, local) in found.prefix(maxFiles) {
             if item.isSymlink {
                 lines.append("artifacts: skipped \(item.relative): a symlink (never followed)")
                 continue
@@ -38,7 +40,8 @@ package enum ArtifactCollector {
                 break
             }
             do {
-                let size = try copy(item.relative, from: workspace, to: destination, limit: maxBytes - total)
+                let size = try copy(local, from: root, to: destination.appendingPathComponent(String(item.relative.dropLast(local.count))),
+                                    limit: maxBytes - total)
                 files.append(ArtifactFile(path: item.relative, size: size))
                 total += size
             } catch {

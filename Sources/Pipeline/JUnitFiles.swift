@@ -6,9 +6,12 @@ import Foundation
 enum JUnitFiles {
     static let maxFiles = 1000
 
-    static func find(_ pattern: String, in workspace: URL) -> [URL] {
-        WorkspaceFiles.walk(workspace, limit: maxFiles) { Glob.matches(pattern, $0, pathAware: true) }
-            .filter { !$0.isSymlink }
-            .map { workspace.appendingPathComponent($0.relative) }
+    /// `mounts`: the run's cache mounts (files below a cached `/workspace/…` path live in the cache).
+    static func find(_ pattern: String, in workspace: URL, mounts: [RunMount] = []) -> [URL] {
+        WorkspaceFiles.walk(WorkspaceFiles.roots(workspace: workspace, mounts: mounts), limit: maxFiles) {
+            Glob.matches(pattern, $0, pathAware: true)
+        }
+        .filter { !$0.found.isSymlink }
+        .map { $0.root.appendingPathComponent($0.local) }
     }
 }

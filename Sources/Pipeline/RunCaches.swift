@@ -67,11 +67,13 @@ package struct PreparedCaches: Sendable {
 /// - after a run, entries of the repository beyond `maxBytesPerRepo` are removed, least recently used
 ///   first, never one a running run uses.
 /// Runs of one repository and branch never overlap (the scheduler's rule), so an entry has one user at a
-/// time; `inUse` keeps eviction and `clear` away from it.
+/// time; `claims` keeps eviction and `clear` away from entries in use.
 package final class RunCaches: Sendable {
     package let root: URL
     package let maxBytesPerRepo: Int64
-    private let inUse = Mutex<Set<String>>([])
+    /// Entry directory → how many runs (or seed copies) use it now. Its lock also guards choosing and
+    /// creating entries, eviction and clearing.
+    private let claims = Mutex<[String: Int]>([:])
 
     package init(root: URL, maxBytesPerRepo: Int64) {
         self.root = root
@@ -103,51 +105,74 @@ package final class RunCaches: Sendable {
 
     /// The mounts for a run's `paths` (absolute container paths), creating or seeding its entry.
     /// `workspace` is the run's host checkout: the parents of `/workspace/…` mount points are made there.
+    /// Choosing, creating and claiming an entry happen under one lock, so two runs of a new repository's
+    /// branches never share an entry; the default branch's entry is claimed while it is copied.
     package func prepare(repoID: Int64, repoName: String, branch: String, defaultBranch: String?, paths: [String],
                          workspace: URL) throws -> PreparedCaches {
         guard !paths.isEmpty else { return PreparedCaches(mounts: [], lines: [], entry: nil) }
         let started = ContinuousClock.now
-        let existing = entries(repoID: repoID)
         var lines: [String] = []
-        var entry: CacheEntry
-        if let own = existing.first(where: { $0.branch == branch }) {
-            entry = own
-            lines.append("cache: reusing the cache of \(branch) (\(Units.formatBytes(own.sizeBytes)), last used \(Timestamps.string(own.lastUsedAt)))")
-        } else {
-            entry = CacheEntry(repoID: repoID, repoName: repoName, branch: branch, location: try newEntryLocation(repoID))
-            try makeOwnedDirectory(entry.location)
-            if let defaultBranch, defaultBranch != branch, let main = existing.first(where: { $0.branch == defaultBranch }),
-               !isInUse(main.location) {
+        // Under the lock: find or create this branch's entry and claim it; claim main's for the copy.
+        let (found, isNew, seedSource): (CacheEntry, Bool, CacheEntry?) = try claims.withLock { claims in
+            let existing = entries(repoID: repoID)
+            if let own = existing.first(where: { $0.branch == branch }) {
+                claims[own.location.path, default: 0] += 1
+                return (own, false, nil)
+            }
+            let entry = CacheEntry(repoID: repoID, repoName: repoName, branch: branch, location: try newEntryLocation(repoID))
+            try write(entry)
+            claims[entry.location.path, default: 0] += 1
+            guard let defaultBranch, defaultBranch != branch, let main = existing.first(where: { $0.branch == defaultBranch }) else {
+                return (entry, true, nil)
+            }
+            claims[main.location.path, default: 0] += 1
+            return (entry, true, main)
+        }
+        var entry = found
+        if !isNew {
+            lines.append("cache: reusing the cache of \(branch) (\(Units.formatBytes(entry.sizeBytes)), last used \(Timestamps.string(entry.lastUsedAt)))")
+        }
+        if let main = seedSource {
+            defer { unclaim(main.location) }
+            do {
                 for (path, name) in main.directories.sorted(by: { $0.key < $1.key }) where paths.contains(path) {
                     try copyTree(main.location.appendingPathComponent(name), to: entry.location.appendingPathComponent(name))
                     entry.directories[path] = name
                 }
-                entry.seededFrom = defaultBranch
-                lines.append("cache: \(branch) has no cache yet; starting from a copy of \(defaultBranch)'s (its own stays unchanged)")
-            } else {
-                lines.append("cache: \(branch) has no cache yet; starting empty")
+            } catch {
+                unclaim(entry.location)
+                remove(entry.location)
+                throw error
             }
+            entry.seededFrom = main.branch
+            lines.append("cache: \(branch) has no cache yet; starting from a copy of \(main.branch)'s (its own stays unchanged)")
+        } else if isNew {
+            lines.append("cache: \(branch) has no cache yet; starting empty")
         }
-        var mounts: [RunMount] = []
-        for path in paths {
-            let name = entry.directories[path] ?? nextDirectoryName(entry)
-            entry.directories[path] = name
-            let directory = entry.location.appendingPathComponent(name)
-            if !FileManager.default.fileExists(atPath: directory.path) { try makeOwnedDirectory(directory) }
-            if path.hasPrefix("/workspace/") {
-                let relative = String(path.dropFirst("/workspace/".count))
-                if let problem = try prepareWorkspaceMountPoint(workspace, relative: relative) {
-                    lines.append("cache: \(path) not cached: \(problem)")
-                    continue
+        do {
+            var mounts: [RunMount] = []
+            for path in paths {
+                let name = entry.directories[path] ?? nextDirectoryName(entry)
+                entry.directories[path] = name
+                let directory = entry.location.appendingPathComponent(name)
+                if !FileManager.default.fileExists(atPath: directory.path) { try makeOwnedDirectory(directory) }
+                if path.hasPrefix("/workspace/") {
+                    let relative = String(path.dropFirst("/workspace/".count))
+                    if let problem = try prepareWorkspaceMountPoint(workspace, relative: relative) {
+                        lines.append("cache: \(path) not cached: \(problem)")
+                        continue
+                    }
                 }
+                mounts.append(RunMount(hostPath: directory.path, sandboxPath: path))
             }
-            mounts.append(RunMount(hostPath: directory.path, sandboxPath: path))
+            entry.lastUsedAt = Date()
+            try write(entry)
+            lines.append("cache: \(mounts.map(\.sandboxPath).joined(separator: ", ")) mounted in \(Units.format(ContinuousClock.now - started))")
+            return PreparedCaches(mounts: mounts, lines: lines, entry: entry.location)
+        } catch {
+            unclaim(entry.location)
+            throw error
         }
-        entry.lastUsedAt = Date()
-        try write(entry)
-        inUse.withLock { _ = $0.insert(entry.location.path) }
-        lines.append("cache: \(mounts.map(\.sandboxPath).joined(separator: ", ")) mounted in \(Units.format(ContinuousClock.now - started))")
-        return PreparedCaches(mounts: mounts, lines: lines, entry: entry.location)
     }
 
     /// After the run: records the entry's size and use, then keeps the repository under its size cap.
@@ -155,69 +180,93 @@ package final class RunCaches: Sendable {
     @discardableResult
     package func release(_ prepared: PreparedCaches, repoID: Int64) -> [String] {
         guard let location = prepared.entry else { return [] }
-        inUse.withLock { _ = $0.remove(location.path) }
         if var entry = entries(repoID: repoID).first(where: { $0.location.path == location.path }) {
             entry.sizeBytes = Self.diskUsage(location)
             entry.lastUsedAt = Date()
             try? write(entry)
         }
+        unclaim(location)
         return evict(repoID: repoID, keeping: location)
     }
 
     /// Removes the least recently used entries of a repository until it fits `maxBytesPerRepo`. The entry
     /// just used goes last, and only when it alone is over the cap; entries in use stay.
     package func evict(repoID: Int64, keeping current: URL? = nil) -> [String] {
-        var all = entries(repoID: repoID)
-        var total = all.reduce(Int64(0)) { $0 + $1.sizeBytes }
-        var lines: [String] = []
-        all.sort { a, b in
-            // Oldest first; the current entry after every other.
-            if (a.location.path == current?.path) != (b.location.path == current?.path) { return b.location.path == current?.path }
-            return a.lastUsedAt < b.lastUsedAt
+        let doomed: [CacheEntry] = claims.withLock { claims in
+            var all = entries(repoID: repoID)
+            var total = all.reduce(Int64(0)) { $0 + $1.sizeBytes }
+            all.sort { a, b in
+                // Oldest first; the current entry after every other.
+                if (a.location.path == current?.path) != (b.location.path == current?.path) { return b.location.path == current?.path }
+                return a.lastUsedAt < b.lastUsedAt
+            }
+            var chosen: [CacheEntry] = []
+            for entry in all where total > maxBytesPerRepo && claims[entry.location.path, default: 0] == 0 {
+                detach(entry.location)
+                chosen.append(entry)
+                total -= entry.sizeBytes
+            }
+            return chosen
         }
-        for entry in all where total > maxBytesPerRepo {
-            guard !isInUse(entry.location) else { continue }
-            remove(entry.location)
-            total -= entry.sizeBytes
-            lines.append("cache: removed the cache of \(entry.branch) (\(Units.formatBytes(entry.sizeBytes)), last used \(Timestamps.string(entry.lastUsedAt))): the caches of \(entry.repoName) exceeded cache_max \(Units.formatBytes(maxBytesPerRepo))")
+        return doomed.map { entry in
+            "cache: removed the cache of \(entry.branch) (\(Units.formatBytes(entry.sizeBytes)), last used \(Timestamps.string(entry.lastUsedAt))): the caches of \(entry.repoName) exceeded cache_max \(Units.formatBytes(maxBytesPerRepo))"
         }
-        return lines
     }
 
     /// Deletes entries (of one repository, optionally one branch; or all). Entries in use are skipped and
     /// returned in `busy`.
     package func clear(repoID: Int64?, branch: String? = nil) -> (removed: [CacheEntry], busy: [CacheEntry]) {
-        var removed: [CacheEntry] = [], busy: [CacheEntry] = []
-        for entry in entries(repoID: repoID) where branch == nil || entry.branch == branch {
-            if isInUse(entry.location) {
-                busy.append(entry)
-            } else {
-                remove(entry.location)
-                removed.append(entry)
+        claims.withLock { claims in
+            var removed: [CacheEntry] = [], busy: [CacheEntry] = []
+            for entry in entries(repoID: repoID) where branch == nil || entry.branch == branch {
+                if claims[entry.location.path, default: 0] > 0 {
+                    busy.append(entry)
+                } else {
+                    detach(entry.location)
+                    removed.append(entry)
+                }
             }
+            return (removed, busy)
         }
-        return (removed, busy)
     }
 
     // MARK: - Helpers
 
-    private func isInUse(_ location: URL) -> Bool { inUse.withLock { $0.contains(location.path) } }
+    private func unclaim(_ location: URL) {
+        claims.withLock { claims in
+            let left = claims[location.path, default: 1] - 1
+            claims[location.path] = left > 0 ? left : nil
+        }
+    }
 
     private func remove(_ location: URL) {
-        // Rename first, so that a half-removed entry is never taken for a cache.
+        claims.withLock { _ in detach(location) }
+    }
+
+    /// Renames an entry out of the way (never taken for a cache again), then deletes it. Call under the lock.
+    private func detach(_ location: URL) {
         let doomed = location.deletingLastPathComponent().appendingPathComponent(".removing-\(location.lastPathComponent)-\(UInt32.random(in: 0...UInt32.max))")
         if (try? FileManager.default.moveItem(at: location, to: doomed)) != nil {
             try? FileManager.default.removeItem(at: doomed)
         }
     }
 
+    /// A new `b<n>` directory of the repository, created here (mkdir fails when it exists). Call under the lock.
     private func newEntryLocation(_ repoID: Int64) throws -> URL {
         let repo = repoDirectory(repoID)
         try FileManager.default.createDirectory(at: repo, withIntermediateDirectories: true)
-        let used = Set((try? FileManager.default.contentsOfDirectory(atPath: repo.path)) ?? [])
         var n = 0
-        while used.contains("b\(n)") { n += 1 }
-        return repo.appendingPathComponent("b\(n)")
+        while true {
+            let location = repo.appendingPathComponent("b\(n)")
+            if mkdir(location.path, 0o755) == 0 {
+                _ = chown(location.path, Self.stepUser, Self.stepUser)
+                return location
+            }
+            guard errno == EEXIST, n < 100_000 else {
+                throw FileError("cannot create \(location.path): \(String(cString: strerror(errno)))")
+            }
+            n += 1
+        }
     }
 
     private func nextDirectoryName(_ entry: CacheEntry) -> String {

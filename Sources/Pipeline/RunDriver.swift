@@ -85,7 +85,8 @@ package struct RunDriver: Sendable {
             let result = try await runSteps(run, spec: pipeline.spec, files: files, mounts: caches?.mounts ?? [],
                                             times: &times, logger: logger)
             outcome = (result.state, result.message)
-            collectArtifacts(run, spec: pipeline.spec, passed: result.state == .passed, files: files, logger: logger)
+            collectArtifacts(run, spec: pipeline.spec, passed: result.state == .passed, files: files, mounts: caches?.mounts ?? [],
+                             logger: logger)
             // 3. autofix: a failed run gets a fix attempt on a copy; the run itself stays failed. A passing
             //    fix is validated in the VMs too (on its own tree).
             if result.state == .failed, let failed = result.failedIndex {
@@ -266,7 +267,7 @@ package struct RunDriver: Sendable {
 
     /// Copies `artifacts:` out of the workspace (when `when:` says so), records them, and applies the
     /// repository's retention (`artifacts_keep`). Lines go to `runs/<id>/artifacts.log`.
-    private func collectArtifacts(_ run: Run, spec: PipelineSpec, passed: Bool, files: RunFiles, logger: Logger) {
+    private func collectArtifacts(_ run: Run, spec: PipelineSpec, passed: Bool, files: RunFiles, mounts: [RunMount], logger: Logger) {
         let settings = spec.artifacts
         guard !settings.paths.isEmpty else { return }
         let log = files.root.appendingPathComponent("artifacts.log")
@@ -276,7 +277,7 @@ package struct RunDriver: Sendable {
         }
         try? FileManager.default.removeItem(at: files.artifacts)
         let outcome = ArtifactCollector.collect(patterns: settings.paths, workspace: files.workspace, destination: files.artifacts,
-                                                maxBytes: environment.config.artifactsMax)
+                                                maxBytes: environment.config.artifactsMax, mounts: mounts)
         appendLines(outcome.lines, to: log)
         do {
             try store.setArtifacts(runID: run.id, outcome.files)
@@ -433,7 +434,7 @@ package struct RunDriver: Sendable {
                     }
                     throw RunAbort(state: .error, message: "cannot write the log of step \(step.name): \(writeError) (is the disk of the runner home full? the log was cut to free space)")
                 }
-                let junit = step.junit.map { JUnitFiles.find($0, in: workspace) } ?? []
+                let junit = step.junit.map { JUnitFiles.find($0, in: workspace, mounts: setup.runSpec.mounts) } ?? []
                 if let counts = environment.testReader.testCounts(log: logURL, junitFiles: junit) {
                     results[index].testsPassed = counts.passed
                     results[index].testsFailed = counts.failed

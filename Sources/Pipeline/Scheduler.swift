@@ -129,14 +129,17 @@ package actor Scheduler {
     /// The ids of the runs executing now.
     package func runningRunIDs() -> Set<Int64> { Set(active.keys) }
 
-    /// Runs that ended `error: container engine unavailable` go again, once each, when the engine answers.
+    /// Runs that ended `error: container engine unavailable` go again, once each, when the engine answers
+    /// — unless their ref has had a newer run since. The list is read after the engine check, with no
+    /// suspension before the runs are queued, so two reconciliations cannot both retry a run.
     package func retryAfterEngineLoss() async {
-        guard let waiting = try? store.runsAwaitingEngineRetry(), !waiting.isEmpty,
-              await environment.executor.isAvailable() else { return }
+        guard await environment.executor.isAvailable(), let waiting = try? store.runsAwaitingEngineRetry() else { return }
         for id in waiting {
             do {
-                let run = try retry(runID: id, source: "engine-retry")
-                logger.notice("the container engine answers again: run queued once more", metadata: ["run": "\(run.id)", "retry_of": "\(id)"])
+                guard let run = try store.run(id: id),
+                      let latest = try store.latestRun(repoID: run.repoID, ref: run.ref), latest.id == id else { continue }
+                let retry = try retry(runID: id, source: "engine-retry")
+                logger.notice("the container engine answers again: run queued once more", metadata: ["run": "\(retry.id)", "retry_of": "\(id)"])
             } catch {
                 logger.error("cannot retry run \(id) after the engine came back: \(error)")
             }
@@ -166,15 +169,6 @@ package actor Scheduler {
             result.status = .deleted
             return result
         }
-        // A spooled push can reach the daemon after the scan already queued its head (the hook writes the
-        // spool after the ref moved, and a daemon starting in between scans first): run a head once.
-        if source == "spool", let existing = try store.latestRun(repoID: repo.id, ref: update.ref, sha: update.newSHA) {
-            try store.recordPush(repo: repo, update: update, source: source)
-            result.status = .skipped
-            result.runID = existing
-            result.message = "already has run \(existing)"
-            return result
-        }
         if let reason = skipReason(repo: repo, update: update) {
             try store.recordPush(repo: repo, update: update, source: source)
             result.status = .skipped
@@ -187,6 +181,16 @@ package actor Scheduler {
            let commit = try? git.resolve(update.newSHA) {
             update.newSHA = commit.hex
             result.sha = commit.hex
+        }
+        // A spooled push can reach the daemon after the scan already queued its head (the hook writes the
+        // spool after the ref moved, and a daemon starting in between scans first): when the ref's newest
+        // run is already of this commit, that run is the one.
+        if source == "spool", let latest = try store.latestRun(repoID: repo.id, ref: update.ref), latest.sha == update.newSHA {
+            try store.recordPush(repo: repo, update: update, source: source)
+            result.status = .skipped
+            result.runID = latest.id
+            result.message = "already has run \(latest.id)"
+            return result
         }
         let enqueued = try store.enqueue(repo: repo, update: update, source: source)
         result.runID = enqueued.run.id

@@ -12,6 +12,31 @@ enum WorkspaceFiles {
         var isSymlink: Bool
     }
 
+    /// The places the workspace's files are on the host: the workspace itself, and the host directories of
+    /// cache mounts below `/workspace` (the workspace only has their empty mount points). `prefix` is the
+    /// path below the workspace (`target` for `/workspace/target`; "" for the workspace).
+    static func roots(workspace: URL, mounts: [RunMount]) -> [(prefix: String, root: URL)] {
+        [("", workspace)] + mounts.compactMap { mount in
+            guard mount.sandboxPath.hasPrefix("/workspace/") else { return nil }
+            return (String(mount.sandboxPath.dropFirst("/workspace/".count)), URL(fileURLWithPath: mount.hostPath))
+        }
+    }
+
+    /// `walk` over every root, paths relative to the workspace; each result keeps the root it was found in.
+    static func walk(_ roots: [(prefix: String, root: URL)], limit: Int,
+                     include: (String) -> Bool) -> [(found: Found, root: URL, local: String)] {
+        var all: [(found: Found, root: URL, local: String)] = []
+        for (prefix, root) in roots where all.count < limit {
+            let joined: (String) -> String = { prefix.isEmpty ? $0 : prefix + "/" + $0 }
+            for item in walk(root, limit: limit - all.count, include: { include(joined($0)) }) {
+                var found = item
+                found.relative = joined(item.relative)
+                all.append((found, root, item.relative))
+            }
+        }
+        return all.sorted { $0.found.relative < $1.found.relative }
+    }
+
     /// Regular files and symlinks below `root` (relative `/`-separated paths) for which `include` is true;
     /// `descend` decides whether a directory is entered. Stops after `limit` results.
     static func walk(_ root: URL, limit: Int, descend: (String) -> Bool = { _ in true },

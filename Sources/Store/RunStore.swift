@@ -719,11 +719,11 @@ package final class RunStore: DeliveryQueue, Sendable {
         }
     }
 
-    /// The newest run of this commit on this ref of this repo, if any (any state).
-    package func latestRun(repoID: Int64, ref: String, sha: String) throws -> Int64? {
+    /// The newest run of a ref of a repo (any state): its id and commit.
+    package func latestRun(repoID: Int64, ref: String) throws -> (id: Int64, sha: String)? {
         try pool.read { db in
-            try Int64.fetchOne(db, sql: "SELECT id FROM runs WHERE repo_id = ? AND ref = ? AND sha = ? ORDER BY id DESC LIMIT 1",
-                               arguments: [repoID, ref, sha])
+            try Row.fetchOne(db, sql: "SELECT id, sha FROM runs WHERE repo_id = ? AND ref = ? ORDER BY id DESC LIMIT 1",
+                             arguments: [repoID, ref]).map { (id: $0["id"], sha: $0["sha"]) }
         }
     }
 

@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Pipeline
+import Synchronization
 import Testing
 import TestSupport
 
@@ -83,6 +84,21 @@ struct RunCachesTests {
         #expect(!FileManager.default.fileExists(atPath: "/etc/x"))
     }
 
+    @Test("runs of several new branches at once get one entry each")
+    func concurrentNewBranches() throws {
+        let caches = RunCaches(root: directory.url("cache"), maxBytesPerRepo: 1 << 30)
+        let workspace = self.workspace
+        let results = Mutex<[String: String]>([:])
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            let prepared = try? caches.prepare(repoID: 1, repoName: "app", branch: "b\(i)", defaultBranch: "main",
+                                               paths: ["/home/ci/.stash"], workspace: workspace)
+            results.withLock { $0["b\(i)"] = prepared?.entry?.path ?? "none" }
+        }
+        let locations = results.withLock { $0 }
+        #expect(Set(locations.values).count == 8 && !locations.values.contains("none"), "\(locations)")
+        #expect(Set(caches.entries(repoID: 1).map(\.branch)) == Set((0..<8).map { "b\($0)" }))
+    }
+
     @Test("over the cap, the least recently used entries go, the current one last; clear removes")
     func eviction() throws {
         let caches = RunCaches(root: directory.url("cache"), maxBytesPerRepo: 150_000)
@@ -133,6 +149,21 @@ struct ArtifactCollectorTests {
             #expect(outcome.lines.contains("artifacts: skipped \(skipped): a symlink (never followed)"), "\(outcome.lines)")
         }
         #expect(outcome.lines.last?.hasPrefix("artifacts: kept 4 files") == true)
+    }
+
+    @Test("files below a cached /workspace path are read from the cache's host directory")
+    func cachedWorkspacePath() throws {
+        let directory = try TemporaryDirectory()
+        let workspace = directory.url("ws"), cache = directory.url("cache-d0")
+        try write(workspace.appendingPathComponent("README"), "readme")
+        try FileManager.default.createDirectory(at: workspace.appendingPathComponent("target"), withIntermediateDirectories: true)
+        try write(cache.appendingPathComponent("release/app"), "binary")
+        try FileManager.default.createSymbolicLink(atPath: cache.appendingPathComponent("release/link").path, withDestinationPath: "/etc/passwd")
+        let outcome = ArtifactCollector.collect(patterns: ["target/release/*", "README"], workspace: workspace, destination: directory.url("a"),
+                                                maxBytes: 1 << 20, mounts: [RunMount(hostPath: cache.path, sandboxPath: "/workspace/target")])
+        #expect(outcome.files.map(\.path) == ["README", "target/release/app"])
+        #expect(read(directory.url("a/target/release/app")) == "binary")
+        #expect(outcome.lines.contains("artifacts: skipped target/release/link: a symlink (never followed)"))
     }
 
     @Test("a symlinked directory on the way is not entered, even when the pattern names what lies behind it")
