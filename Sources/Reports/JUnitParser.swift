@@ -14,6 +14,8 @@ package enum JUnitParseError: Error, Equatable, CustomStringConvertible, Localiz
     case malformed(line: Int, column: Int, reason: String)
     case notJUnit(root: String)
     case unreadable(reason: String)
+    /// `<?target?>` with no data: swift-corelibs-foundation's XMLParser crashes on it (strlen of NULL).
+    case emptyProcessingInstruction(line: Int)
 
     package var description: String {
         switch self {
@@ -32,6 +34,9 @@ package enum JUnitParseError: Error, Equatable, CustomStringConvertible, Localiz
             return "not a JUnit report: the root element is <\(root)>, not <testsuites> or <testsuite>"
         case .unreadable(let reason):
             return "cannot read the JUnit file: \(reason)"
+        case .emptyProcessingInstruction(let line):
+            return "JUnit XML with a processing instruction without data (line \(line)) is refused: the XML parser "
+                + "cannot handle it, and JUnit reports never need one"
         }
     }
 
@@ -64,6 +69,7 @@ package enum JUnitParser {
         guard !xml.isEmpty else { throw JUnitParseError.empty }
         guard xml.count <= maxInputSize else { throw JUnitParseError.tooLarge(size: xml.count, limit: maxInputSize) }
         try checkProlog(xml)
+        try checkProcessingInstructions(xml)
 
         let counter = JUnitCounter()
         let parser = XMLParser(data: xml)
@@ -119,6 +125,33 @@ package enum JUnitParser {
 
     /// Walks the prolog (BOM, white space, XML declaration, processing instructions, comments) up to the
     /// root element and refuses any markup declaration (`<!DOCTYPE`, `<!ENTITY`, …) found there.
+    /// Refuses `<?target?>` (a processing instruction whose data is empty or only white space) anywhere:
+    /// libxml2 reports its data as NULL and Foundation's XMLParser on Linux passes that to `strlen`,
+    /// crashing the process that parses the file (found by `make fuzz`). Also inside CDATA and comments,
+    /// where it is harmless: the scan stays byte-simple, and a report that contains one is rare.
+    static func checkProcessingInstructions(_ xml: Data) throws {
+        try xml.withUnsafeBytes { (bytes: UnsafeRawBufferPointer) in
+            var line = 1
+            var i = 0
+            let count = bytes.count
+            func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+            while i < count {
+                let byte = bytes[i]
+                if byte == 0x0A { line += 1 }
+                if byte == UInt8(ascii: "<"), i + 1 < count, bytes[i + 1] == UInt8(ascii: "?") {
+                    var j = i + 2
+                    // The target: everything up to white space or `?>`.
+                    while j < count, !isSpace(bytes[j]), !(bytes[j] == UInt8(ascii: "?") && j + 1 < count && bytes[j + 1] == UInt8(ascii: ">")) { j += 1 }
+                    while j < count, isSpace(bytes[j]) { j += 1 }
+                    if j + 1 < count, bytes[j] == UInt8(ascii: "?"), bytes[j + 1] == UInt8(ascii: ">") {
+                        throw JUnitParseError.emptyProcessingInstruction(line: line)
+                    }
+                }
+                i += 1
+            }
+        }
+    }
+
     static func checkProlog(_ xml: Data) throws {
         // NUL never occurs in UTF-8 XML; it does in UTF-16 and UTF-32, where the byte checks below would be blind.
         if xml.contains(0) { throw JUnitParseError.unsupportedEncoding("UTF-16 or UTF-32 (it has NUL bytes)") }

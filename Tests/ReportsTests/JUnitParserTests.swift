@@ -189,6 +189,32 @@ private let billionLaughs = """
         }
     }
 
+    /// Found by `make fuzz`: Foundation's XMLParser on Linux crashed the process (strlen of NULL) on a
+    /// processing instruction without data. Without the check, this test crashes the test run.
+    @Test("a processing instruction without data is refused instead of crashing the parser", arguments: [
+        "<?xersi?><?xml version=\"1.5\"?>\n\n<testsuites><testsuite name=\"s\" tesamts=\"\u{CA} 3\" f+<ma\"li",
+        "<testsuite tests=\"1\"><?x?><testcase name=\"a\"/></testsuite>",
+        "<?xml version=\"1.0\"?>\n<testsuite>\n<?target   ?></testsuite>",
+        "<testsuite><testcase name=\"a\"><system-out><?x\r\n?></system-out></testcase></testsuite>",
+    ])
+    func emptyProcessingInstruction(_ xml: String) {
+        #expect {
+            try JUnitParser.parse(Data(xml.utf8))
+        } throws: { error in
+            guard case JUnitParseError.emptyProcessingInstruction = error else { return false }
+            return "\(error)".contains("processing instruction without data")
+        }
+    }
+
+    @Test("processing instructions with data still parse")
+    func processingInstructionWithData() throws {
+        let xml = "<?xml version=\"1.0\"?>\n<?xml-stylesheet href=\"a.xsl\"?>\n<testsuite tests=\"1\"><?pi some data?><testcase name=\"a\"/></testsuite>"
+        #expect(try JUnitParser.parse(Data(xml.utf8)) == TestCounts(passed: 1, failed: 0, skipped: 0))
+        let seed = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fuzz/seeds/junit/regression-empty-pi")
+        #expect(throws: JUnitParseError.self) { try JUnitParser.parse(try Data(contentsOf: seed)) }
+    }
+
     @Test func tooLargeIsRefusedBeforeParsing() {
         var xml = Data("<testsuite>".utf8)
         xml.append(Data(repeating: UInt8(ascii: " "), count: JUnitParser.maxInputSize))
