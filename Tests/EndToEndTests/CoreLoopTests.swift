@@ -247,6 +247,30 @@ struct CoreLoopTests {
         }
     }
 
+    @Test("1,000 refs in one push: every one is answered, the filtered ones skipped, the daemon stays up")
+    func thousandRefs() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", "branches: [main, keep-*]\nsteps:\n  - {name: noop, run: \"echo $PUSHBOX_REF\"}\n")
+        try repo.commit("base")
+        // One commit, 1,000 branch names (long and unusual but valid ones among them).
+        var refs: [String] = []
+        for i in 0..<1000 {
+            let name = i < 2 ? "keep-\(i)" : i % 100 == 0 ? "deep/\(String(repeating: "x", count: 180))/\(i)" : "b\(i)-ünïcode.\(i)"
+            refs.append("refs/heads/\(name)")
+        }
+        let script = refs.map { "create \($0) HEAD" }.joined(separator: "\n") + "\n"
+        _ = try repo.checked(["update-ref", "--stdin"], input: Data(script.utf8))
+        let push = try repo.runGit(["push", "origin"] + refs.map { "\($0):\($0)" })
+        #expect(push.status == 0, "\(push.output.suffix(2000))")
+        let queued = DaemonFixture.queuedRunIDs(in: push.output)
+        #expect(queued.count == 2, "keep-0 and keep-1 run")
+        #expect(push.output.components(separatedBy: "not in branches").count - 1 == 998, "every other ref is answered as skipped")
+        for id in queued { #expect(try pushbox.waitForRun(id).state == .passed) }
+        #expect(pushbox.isDaemonRunning)
+    }
+
     @Test("a push while the daemon is down is spooled and runs when it starts")
     func spool() throws {
         let pushbox = try DaemonFixture()

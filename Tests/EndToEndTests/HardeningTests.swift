@@ -68,6 +68,50 @@ struct HardeningTests {
         #expect(log.components(separatedBy: "absent ").count - 1 == paths.count + 1, "\(log)")
     }
 
+    /// The host's processes whose command line contains `marker` (the steps below start uniquely marked sleeps).
+    static func hostProcesses(containing marker: String) -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { Int32($0) }.filter { pid in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(marker)
+        }
+    }
+
+    @Test("a step that ignores SIGTERM is still stopped at the timeout; a detached daemonised child dies with the run")
+    func stubbornProcesses() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        // Unique durations mark the sleeps, so only these are looked for on the host.
+        let stubborn = "4242.\(Int.random(in: 100...999))", detached = "4343.\(Int.random(in: 100...999))"
+        try repo.write(".pushbox.yml", """
+            timeout: 5s
+            steps:
+              - name: detach
+                run: "setsid nohup sleep \(detached) >/dev/null 2>&1 & echo detached"
+              - name: stubborn
+                run: "trap '' TERM INT; echo ignoring; sleep \(stubborn); echo never"
+            """)
+        _ = try repo.commit("stubborn")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        _ = try pushbox.waitForRun(id, timeout: .seconds(60)) { pushbox.log(run: $0.id, step: "stubborn").contains("ignoring") }
+        #expect(!Self.hostProcesses(containing: "sleep \(detached)").isEmpty, "the detached child outlived its step while the run goes on")
+        let run = try pushbox.waitForRun(id, timeout: .seconds(60))
+        #expect(run.state == .failed)
+        #expect(run.steps.first?.state == .passed)
+        #expect(run.steps.last?.timedOut == true, "\(run.steps)")
+        #expect(!pushbox.log(run: id, step: "stubborn").contains("never"))
+        let duration = try #require(run.duration)
+        #expect(duration < .seconds(45), "the timeout stops a SIGTERM-ignoring step (hang guard, not a benchmark): \(duration)")
+        // The container is gone, and with it both processes.
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline, !(Self.hostProcesses(containing: "sleep \(stubborn)") + Self.hostProcesses(containing: "sleep \(detached)")).isEmpty {
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(Self.hostProcesses(containing: "sleep \(stubborn)").isEmpty)
+        #expect(Self.hostProcesses(containing: "sleep \(detached)").isEmpty)
+        #expect(pushbox.isDaemonRunning)
+    }
+
     @Test("a fork bomb hits the pids limit; the daemon survives and serves the next run")
     func forkBomb() throws {
         let pushbox = try DaemonFixture()
