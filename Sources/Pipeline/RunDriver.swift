@@ -128,6 +128,7 @@ package struct RunDriver: Sendable {
         await environment.hub.runFinished(runID: run.id)
         if let repo = try? store.repo(id: run.repoID) {
             for reporter in environment.reporters { await reporter.runFinished(finished, repoPath: repo.path) }
+            try? store.markReported(runID: run.id)
         }
         logger.info("run finished", metadata: ["state": "\(finished.state.rawValue)"])
         return finished

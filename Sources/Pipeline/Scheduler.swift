@@ -122,6 +122,7 @@ package actor Scheduler {
     package func reconcile() async {
         drainSpool()
         for repo in (try? store.repos()) ?? [] { scan(repo) }
+        reportUnreported()
         await retryAfterEngineLoss()
         pump()
     }
@@ -230,7 +231,8 @@ package actor Scheduler {
 
     /// Runs that ended without being started (superseded, canceled while queued) get their note too.
     private func reportFinished(_ runIDs: [Int64], repo: Repo) {
-        let runs = runIDs.compactMap { try? store.run(id: $0) }
+        let runStore = store
+        let runs = runIDs.compactMap { try? runStore.run(id: $0) }
         guard !runs.isEmpty else { return }
         let reporters = environment.reporters
         let hub = environment.hub
@@ -238,7 +240,27 @@ package actor Scheduler {
             for run in runs {
                 await hub.runFinished(runID: run.id)
                 for reporter in reporters { await reporter.runFinished(run, repoPath: repo.path) }
+                try? runStore.markReported(runID: run.id)
             }
+        }
+    }
+
+    /// Finished runs whose note and reports were never written (the daemon was killed between recording the
+    /// end and reporting it) are reported now. Runs that ended in the last 5 s are left to their own path (the
+    /// task that reports a superseded run, the run's own driver).
+    private func reportUnreported() {
+        guard let ids = try? store.unreportedFinishedRuns(before: Date().addingTimeInterval(-5)), !ids.isEmpty else { return }
+        var byRepo: [Int64: [Int64]] = [:]
+        for id in ids where active[id] == nil {
+            if let run = try? store.run(id: id) { byRepo[run.repoID, default: []].append(id) }
+        }
+        for (repoID, runIDs) in byRepo {
+            guard let repo = try? store.repo(id: repoID) else {
+                runIDs.forEach { try? store.markReported(runID: $0) }
+                continue
+            }
+            logger.notice("reporting runs whose end was not reported before a crash", metadata: ["runs": "\(runIDs)"])
+            reportFinished(runIDs, repo: repo)
         }
     }
 

@@ -199,6 +199,13 @@ package final class RunStore: DeliveryQueue, Sendable {
                 ALTER TABLE runs ADD COLUMN artifacts_removed_at REAL;
                 """)
         }
+        migrator.registerMigration("v11: reported finished runs") { db in
+            // Runs finished before this version count as reported.
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN reported_at REAL;
+                UPDATE runs SET reported_at = COALESCE(finished_at, created_at) WHERE state IN ('passed', 'failed', 'error', 'canceled');
+                """)
+        }
         return migrator
     }
 
@@ -716,6 +723,24 @@ package final class RunStore: DeliveryQueue, Sendable {
                 SELECT id FROM runs r WHERE state = 'error' AND message LIKE ? AND source != 'engine-retry'
                   AND finished_at >= ? AND NOT EXISTS (SELECT 1 FROM runs n WHERE n.retry_of = r.id) ORDER BY id
                 """, arguments: [RunState.engineUnavailablePrefix + "%", now.timeIntervalSince1970 - within])
+        }
+    }
+
+    /// Records that the reporters (note, webhooks, statuses) were told a run finished.
+    package func markReported(runID: Int64, at date: Date = Date()) throws {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE runs SET reported_at = ? WHERE id = ?", arguments: [date.timeIntervalSince1970, runID])
+        }
+    }
+
+    /// Finished runs whose reporters were never told (the daemon died in between), finished before
+    /// `before`; oldest first.
+    package func unreportedFinishedRuns(before: Date, limit: Int = 100) throws -> [Int64] {
+        try pool.read { db in
+            try Int64.fetchAll(db, sql: """
+                SELECT id FROM runs WHERE state IN ('passed', 'failed', 'error', 'canceled') AND reported_at IS NULL
+                  AND COALESCE(finished_at, created_at) < ? ORDER BY id LIMIT ?
+                """, arguments: [before.timeIntervalSince1970, limit])
         }
     }
 
