@@ -271,6 +271,35 @@ struct CoreLoopTests {
         #expect(pushbox.isDaemonRunning)
     }
 
+    @Test("a run whose end was recorded but never reported (a crash in between) gets its note at the next start")
+    func unreportedRunGetsItsNote() throws {
+        let pushbox = try DaemonFixture(config: "reconcile_every: 1s\n")
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try Projects.make(in: repo)
+        let sha = try repo.commit("reported")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        #expect(try pushbox.waitForRun(id).state == .passed)
+        pushbox.stopDaemon()
+        // The state a SIGKILL between recording the end and writing the note leaves behind (what
+        // scripts/chaos ran into): the run finished in the store, no note, not marked reported.
+        _ = try repo.checked(["notes", "--ref=pushbox", "remove", sha], in: repo.bare)
+        #expect(try pushbox.note(repo, sha) == nil)
+        let store = pushbox.home.appendingPathComponent("pushbox.sqlite").path
+        let reset = Process()
+        reset.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        reset.arguments = ["python3", "-c", "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute('UPDATE runs SET reported_at = NULL'); db.commit()", store]
+        try reset.run()
+        reset.waitUntilExit()
+        #expect(reset.terminationStatus == 0)
+        try pushbox.startDaemon()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline, try pushbox.note(repo, sha) == nil { Thread.sleep(forTimeInterval: 0.3) }
+        let note = try #require(try pushbox.note(repo, sha), "\(pushbox.daemonOutput().suffix(2000))")
+        #expect(note.hasPrefix("pushbox: passed\nrun: \(id) "))
+        #expect(try pushbox.runs().count == 1, "reporting again starts no run")
+    }
+
     @Test("a push while the daemon is down is spooled and runs when it starts")
     func spool() throws {
         let pushbox = try DaemonFixture()
