@@ -13,11 +13,7 @@ struct CacheCommand: AsyncParsableCommand {
     /// The registered repository named `name` (nil: all), or a clear error.
     static func repoID(_ name: String?, home: RunnerHome) throws -> Int64? {
         guard let name else { return nil }
-        let store = try Runtime.openStore(home)
-        guard let repo = try store.repo(named: name) else {
-            throw UserError("no repository named \(name); registered: \(try store.repos().map(\.name).joined(separator: ", "))")
-        }
-        return repo.id
+        return try Runtime.registeredRepo(named: name, in: try Runtime.openStore(home)).id
     }
 
     static func caches(_ home: RunnerHome) throws -> RunCaches {

@@ -51,7 +51,7 @@ struct RepoCommand: AsyncParsableCommand {
         func run() async throws {
             try await guarded {
                 let store = try Runtime.openStore(options.runnerHome)
-                guard let repo = try store.repo(named: name) else { throw UserError("no repository named \(name)") }
+                let repo = try Runtime.registeredRepo(named: name, in: store)
                 try store.removeRepo(named: name)
                 HookInstaller.uninstall(repoPath: repo.path)
                 printOut("removed \(name); its runs are gone from the store, its notes stay in the repository")
@@ -68,8 +68,7 @@ struct RepoCommand: AsyncParsableCommand {
         func run() async throws {
             try await guarded {
                 let store = try Runtime.openStore(options.runnerHome)
-                guard let repo = try store.repo(named: name) else { throw UserError("no repository named \(name)") }
-                printOut(try store.hookToken(repoID: repo.id))
+                printOut(try store.hookToken(repoID: try Runtime.registeredRepo(named: name, in: store).id))
             }
         }
     }

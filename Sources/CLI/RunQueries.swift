@@ -17,10 +17,7 @@ struct RunSource {
             return try await DaemonClient(home: home).get(path, as: RunList.self).runs
         } catch DaemonClient.Failure.unreachable {
             let store = try Runtime.openStore(home)
-            let repoID = try repo.map { name in
-                guard let found = try store.repo(named: name) else { throw UserError("no repository named \(name)") }
-                return found.id
-            }
+            let repoID = try repo.map { try Runtime.registeredRepo(named: $0, in: store).id }
             return try store.runs(limit: limit, repoID: repoID)
         } catch let failure as DaemonClient.Failure {
             throw UserError(failure.description)

@@ -20,6 +20,15 @@ struct Runtime {
     /// `/metrics`.
     let metrics: PushboxMetrics
 
+    /// The registered repository named `name`, or an error that lists the registered names.
+    static func registeredRepo(named name: String, in store: RunStore) throws -> Repo {
+        guard let repo = try store.repo(named: name) else {
+            let names = try store.repos().map(\.name)
+            throw UserError("no repository named \(name); registered: \(names.isEmpty ? "none (pushbox repo add PATH)" : names.joined(separator: ", "))")
+        }
+        return repo
+    }
+
     static func openStore(_ home: RunnerHome) throws -> RunStore {
         try FileManager.default.createDirectory(at: home.root, withIntermediateDirectories: true)
         do {

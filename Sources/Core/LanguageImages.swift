@@ -1,7 +1,7 @@
 /// The shipped job images (`sandbox/<dir>/definition.yml`) and the package caches of each: what a pipeline
 /// caches when its `.pushbox.yml` has no `cache:` (or it was detected). Pure data.
 package enum LanguageImages {
-    package static let base = "pushbox/debian:bookworm"
+    package static let base = PipelineSpec.defaultImage
     package static let node = "pushbox/node:bookworm"
     package static let go = "pushbox/go:bookworm"
     package static let rust = "pushbox/rust:bookworm"
@@ -16,19 +16,6 @@ package enum LanguageImages {
         case rust: ["~/.cargo/registry", "~/.cargo/git"]
         case java: ["~/.m2/repository"]
         default: []
-        }
-    }
-
-    /// The definition directory of a shipped image (`pushbox image build <dir>`), for messages.
-    package static func definitionDirectory(image: String) -> String? {
-        switch image {
-        case base: "debian-bookworm"
-        case node: "node-bookworm"
-        case go: "go-bookworm"
-        case rust: "rust-bookworm"
-        case java: "java-bookworm"
-        case "pushbox/claude:bookworm": "claude"
-        default: nil
         }
     }
 }

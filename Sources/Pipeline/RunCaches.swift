@@ -20,7 +20,7 @@ package struct CacheEntry: Sendable, Equatable, Codable {
     package var sizeBytes: Int64
     /// The branch whose cache this one started as a copy of, if any.
     package var seededFrom: String?
-    /// The entry's directory (not stored).
+    /// The entry's directory (not stored: left out of `CodingKeys`, set by whoever read the file).
     package var location: URL = URL(fileURLWithPath: "/")
 
     package init(repoID: Int64, repoName: String, branch: String, location: URL, now: Date = Date()) {
@@ -32,18 +32,6 @@ package struct CacheEntry: Sendable, Equatable, Codable {
         self.lastUsedAt = now
         self.sizeBytes = 0
         self.location = location
-    }
-
-    package init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        repoID = try c.decode(Int64.self, forKey: .repoID)
-        repoName = try c.decode(String.self, forKey: .repoName)
-        branch = try c.decode(String.self, forKey: .branch)
-        directories = try c.decode([String: String].self, forKey: .directories)
-        createdAt = try c.decode(Date.self, forKey: .createdAt)
-        lastUsedAt = try c.decode(Date.self, forKey: .lastUsedAt)
-        sizeBytes = try c.decode(Int64.self, forKey: .sizeBytes)
-        seededFrom = try c.decodeIfPresent(String.self, forKey: .seededFrom)
     }
 }
 
@@ -348,9 +336,4 @@ package final class RunCaches: Sendable {
         decoder.dateDecodingStrategy = Timestamps.decoding
         return decoder
     }()
-}
-
-package struct FileError: Error, CustomStringConvertible, Equatable {
-    package var description: String
-    init(_ description: String) { self.description = description }
 }

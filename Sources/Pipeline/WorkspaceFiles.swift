@@ -95,3 +95,9 @@ enum WorkspaceFiles {
         return file
     }
 }
+
+/// Why a file of a workspace or a cache could not be copied or created (a line for the run's log).
+package struct FileError: Error, CustomStringConvertible, Equatable {
+    package var description: String
+    init(_ description: String) { self.description = description }
+}

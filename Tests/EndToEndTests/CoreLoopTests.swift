@@ -286,12 +286,9 @@ struct CoreLoopTests {
         _ = try repo.checked(["notes", "--ref=pushbox", "remove", sha], in: repo.bare)
         #expect(try pushbox.note(repo, sha) == nil)
         let store = pushbox.home.appendingPathComponent("pushbox.sqlite").path
-        let reset = Process()
-        reset.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        reset.arguments = ["python3", "-c", "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute('UPDATE runs SET reported_at = NULL'); db.commit()", store]
-        try reset.run()
-        reset.waitUntilExit()
-        #expect(reset.terminationStatus == 0)
+        let reset = try Command.run(["python3", "-c",
+                                     "import sqlite3, sys; db = sqlite3.connect(sys.argv[1]); db.execute('UPDATE runs SET reported_at = NULL'); db.commit()", store])
+        #expect(reset.status == 0, "\(reset.output)")
         try pushbox.startDaemon()
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline, try pushbox.note(repo, sha) == nil { Thread.sleep(forTimeInterval: 0.3) }

@@ -8,17 +8,8 @@ import TestSupport
 /// sound, and runs work again once there is space.
 @Suite("disk full", .serialized)
 struct DiskFullTests {
-    static func sh(_ command: String) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    static func sh(_ command: String) throws -> Command.Result {
+        try Command.run(["sh", "-c", command])
     }
 
     static func integrity(_ home: URL) throws -> String {

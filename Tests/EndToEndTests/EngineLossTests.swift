@@ -45,14 +45,10 @@ struct EngineLossTests {
         // Nothing of the interrupted run is left in the engine, and no further retry follows.
         Thread.sleep(forTimeInterval: 3)
         #expect(try pushbox.runs().filter { $0.retryOf == id }.count == 1)
-        let leftovers = Process()
-        leftovers.executableURL = URL(fileURLWithPath: "/usr/bin/podman")
-        leftovers.arguments = ["ps", "-a", "--filter", "label=pushbox.run=\(id)", "--filter", "label=pushbox.home=\(pushbox.home.path)", "--format", "{{.Names}}"]
-        let out = Pipe()
-        leftovers.standardOutput = out
-        try leftovers.run()
-        let names = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        leftovers.waitUntilExit()
+        let leftovers = try Command.run(["podman", "ps", "-a", "--filter", "label=pushbox.run=\(id)", "--filter",
+                                         "label=pushbox.home=\(pushbox.home.path)", "--format", "{{.Names}}"], mergeErrors: false)
+        #expect(leftovers.status == 0)
+        let names = leftovers.output
         #expect(names.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "left: \(names)")
     }
 }

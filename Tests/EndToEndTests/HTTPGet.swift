@@ -19,17 +19,10 @@ enum HTTPGet {
             sys.stdout.write(str(status) + "\\n")
             sys.stdout.buffer.write(body)
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", script, url]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let text = String(decoding: data, as: UTF8.self)
-        guard process.terminationStatus == 0, let newline = text.firstIndex(of: "\n"), let status = Int(text[..<newline]) else {
-            throw FixtureError("GET \(url) failed (python3 exited \(process.terminationStatus))")
+        let result = try Command.run(["python3", "-c", script, url], mergeErrors: false)
+        let text = result.output
+        guard result.status == 0, let newline = text.firstIndex(of: "\n"), let status = Int(text[..<newline]) else {
+            throw FixtureError("GET \(url) failed (python3 exited \(result.status))")
         }
         return Answer(status: status, body: String(text[text.index(after: newline)...]))
     }

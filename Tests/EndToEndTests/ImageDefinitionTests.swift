@@ -20,13 +20,7 @@ struct ImageDefinitionTests {
         let image = "example/jq-\(UInt32.random(in: 0...UInt32.max)):bookworm"
         defer {
             // Remove the image this test built (and only it).
-            let rmi = Process()
-            rmi.executableURL = URL(fileURLWithPath: "/usr/bin/podman")
-            rmi.arguments = ["rmi", "--ignore", "localhost/" + image]
-            rmi.standardOutput = FileHandle.nullDevice
-            rmi.standardError = FileHandle.nullDevice
-            try? rmi.run()
-            rmi.waitUntilExit()
+            _ = try? Command.run(["podman", "rmi", "--ignore", "localhost/" + image])
         }
         try Self.define(pushbox, "jq", "name: \(image)\nextends: debian-bookworm\npackages: [jq]\n",
                         customize: "#!/bin/sh\necho built-by-customize > /etc/pushbox-custom\n")
