@@ -33,29 +33,33 @@ struct HookCommand: AsyncParsableCommand {
             } catch {
                 return printOut("pushbox: cannot encode the push: \(error)")
             }
+            // Taken before the request: a spooled copy of a push the daemon did record is recognised by
+            // a run of the same commit pushed at or after this moment.
+            let pushedAt = Date()
+            let event = SpoolEvent(repoPath: repoPath, updates: parsed.updates, receivedAt: pushedAt)
             do {
                 let data = try await client.request(.post, "/api/v1/hooks/post-receive", body: body,
                                                     connectTimeout: .seconds(2), timeout: .seconds(20))
                 let response = try APIJSON.decoder().decode(PostReceiveResponse.self, from: data)
                 for result in response.results { printOut(result.line) }
             } catch DaemonClient.Failure.unreachable {
-                spool(repoPath: repoPath, updates: parsed.updates, home: home)
+                spool(event, home: home, why: "daemon not running")
             } catch DaemonClient.Failure.api(_, let message) {
                 printOut("pushbox: \(message)")
             } catch {
-                // The request may have reached the daemon: spooling could run the push twice. The
-                // reconciliation scan queues any head that ended up without a run.
-                printOut("pushbox: no answer from the daemon (\(error)); the next scan picks up this push")
+                // The daemon may have died with the request, or recorded it and died before answering.
+                // Spooled, the push runs unless the daemon already has it (the drain deduplicates).
+                spool(event, home: home, why: "no answer from the daemon (\(error))")
             }
         }
 
-        private func spool(repoPath: String, updates: [RefUpdate], home: RunnerHome) {
+        private func spool(_ event: SpoolEvent, home: RunnerHome, why: String) {
             do {
-                try Spool(directory: home.spool).append(SpoolEvent(repoPath: repoPath, updates: updates))
-                let names = updates.map(\.shortName).joined(separator: ", ")
-                printOut("pushbox: daemon not running; push of \(names) saved in the spool and runs when `pushbox serve` starts")
+                try Spool(directory: home.spool).append(event)
+                let names = event.updates.map(\.shortName).joined(separator: ", ")
+                printOut("pushbox: \(why); push of \(names) saved in the spool and runs when `pushbox serve` starts")
             } catch {
-                printOut("pushbox: daemon not running and the spool is not writable (\(error)); the next scan picks up this push")
+                printOut("pushbox: \(why) and the spool is not writable (\(error)); the next scan picks up this push")
             }
         }
 

@@ -19,6 +19,8 @@ package struct SubmitResult: Codable, Sendable, Equatable {
 
     package enum Status: String, Codable, Sendable {
         case queued, skipped, deleted, rejected
+        /// A spooled push that a later push of its ref overtook before the daemon saw it.
+        case superseded
     }
 
     package var ref: String
@@ -59,6 +61,7 @@ package struct SubmitResult: Codable, Sendable, Equatable {
         case .skipped: return "pushbox: \(name) skipped: \(message ?? "filtered")"
         case .deleted: return "pushbox: \(name) deleted; nothing to run"
         case .rejected: return "pushbox: \(name) not run: \(message ?? "rejected")"
+        case .superseded: return "pushbox: \(name) (\(sha.prefix(7))) not run: \(message ?? "superseded")"
         }
     }
 }
@@ -150,20 +153,22 @@ package actor Scheduler {
     // MARK: intake
 
     /// Queues runs for the ref updates of one push to the repository at `repoPath`.
-    package func submit(repoPath: String, updates: [RefUpdate], source: String) throws -> [SubmitResult] {
+    /// `pushedAt` is when a spooled push happened: such a push is deduplicated against what the daemon
+    /// already has (see `submit(repo:update:source:pushedAt:)`).
+    package func submit(repoPath: String, updates: [RefUpdate], source: String, pushedAt: Date? = nil) throws -> [SubmitResult] {
         let path = URL(fileURLWithPath: repoPath).standardizedFileURL.path
         guard let repo = try store.repo(path: path) ?? store.repo(path: repoPath) else {
             throw StoreError("\(repoPath) is not registered with pushbox (run `pushbox repo add \(repoPath)`)")
         }
         var results: [SubmitResult] = []
         for update in updates {
-            results.append(try submit(repo: repo, update: update, source: source))
+            results.append(try submit(repo: repo, update: update, source: source, pushedAt: pushedAt))
         }
         pump()
         return results
     }
 
-    private func submit(repo: Repo, update: RefUpdate, source: String) throws -> SubmitResult {
+    private func submit(repo: Repo, update: RefUpdate, source: String, pushedAt: Date?) throws -> SubmitResult {
         var result = SubmitResult(ref: update.ref, sha: update.newSHA, status: .queued, superseded: [])
         if update.isDeletion {
             try store.recordPush(repo: repo, update: update, source: source)
@@ -183,17 +188,29 @@ package actor Scheduler {
             update.newSHA = commit.hex
             result.sha = commit.hex
         }
-        // A spooled push can reach the daemon after the scan already queued its head (the hook writes the
-        // spool after the ref moved, and a daemon starting in between scans first): when the ref's newest
-        // run is already of this commit, that run is the one.
-        if source == "spool", let latest = try store.latestRun(repoID: repo.id, ref: update.ref), latest.sha == update.newSHA {
-            try store.recordPush(repo: repo, update: update, source: source)
-            result.status = .skipped
-            result.runID = latest.id
-            result.message = "already has run \(latest.id)"
-            return result
+        if let pushedAt {
+            // A spooled push may already be known: the scan can queue its head before the spool is drained,
+            // and a hook whose request got no answer spools a push the daemon may have recorded. A run of
+            // this commit for a push received since is the one.
+            if let existing = try store.runOfPush(repoID: repo.id, ref: update.ref, sha: update.newSHA, since: pushedAt) {
+                try store.recordPush(repo: repo, update: update, source: source)
+                result.status = .skipped
+                result.runID = existing
+                result.message = "already has run \(existing)"
+                return result
+            }
+            // A later push of the ref reached the daemon first: this one is superseded by it, as a queued
+            // run would have been, and says so in its note.
+            if let later = try store.firstRunPushed(repoID: repo.id, ref: update.ref, otherThan: update.newSHA, after: pushedAt) {
+                let run = try store.recordSuperseded(repo: repo, update: update, source: source, pushedAt: pushedAt, supersededBy: later)
+                result.status = .superseded
+                result.runID = run.id
+                result.message = "superseded by run \(later)"
+                reportFinished([run.id], repo: repo)
+                return result
+            }
         }
-        let enqueued = try store.enqueue(repo: repo, update: update, source: source)
+        let enqueued = try store.enqueue(repo: repo, update: update, source: source, pushedAt: pushedAt)
         result.runID = enqueued.run.id
         result.url = "\(environment.config.url)/runs/\(enqueued.run.id)"
         result.superseded = enqueued.superseded
@@ -343,7 +360,8 @@ package actor Scheduler {
             switch event {
             case let .success(event):
                 do {
-                    let results = try submit(repoPath: event.repoPath, updates: event.updates, source: "spool")
+                    let results = try submit(repoPath: event.repoPath, updates: event.updates, source: "spool",
+                                             pushedAt: event.receivedAt)
                     logger.notice("drained spooled push", metadata: ["file": "\(file.lastPathComponent)", "runs": "\(results.compactMap(\.runID))"])
                     spool.remove(file)
                 } catch let error as StoreError {
@@ -378,7 +396,7 @@ package actor Scheduler {
                 if try store.hasRun(repoID: repo.id, sha: head.target.hex) {
                     seen[head.name] = head.target.hex
                 } else {
-                    let result = try submit(repo: repo, update: update, source: "scan")
+                    let result = try submit(repo: repo, update: update, source: "scan", pushedAt: nil)
                     logger.notice("scan found an unseen head", metadata: ["repo": "\(repo.name)", "ref": "\(head.name)", "status": "\(result.status.rawValue)"])
                 }
             } catch {

@@ -53,7 +53,7 @@ enum OpenAPIDocument {
             "cache_read_tokens": {"type": "integer"}, "cache_write_tokens": {"type": "integer"}, "turns": {"type": "integer"},
             "tool_calls": {"type": "integer"}, "duration_seconds": {"type": ["number", "null"]}}},
           "SubmitResult": {"type": "object", "properties": {
-            "ref": {"type": "string"}, "sha": {"type": "string"}, "status": {"enum": ["queued", "skipped", "deleted", "rejected"]},
+            "ref": {"type": "string"}, "sha": {"type": "string"}, "status": {"enum": ["queued", "skipped", "deleted", "rejected", "superseded"]},
             "run_id": {"type": ["integer", "null"]}, "url": {"type": ["string", "null"]}, "superseded": {"type": "array", "items": {"type": "integer"}},
             "message": {"type": ["string", "null"]},
             "autofix": {"type": ["object", "null"], "properties": {"branch": {"type": "string"}, "run_id": {"type": "integer"}, "sha": {"type": "string"}}}}},

@@ -291,14 +291,15 @@ package final class RunStore: DeliveryQueue, Sendable {
     /// Records a push and queues a run for it in one transaction. Older runs of the same repo and ref that
     /// are still `queued` are superseded: marked `canceled` with "superseded by run N" (never dropped).
     /// With `startNow` (a foreground `pushbox run`) the run is created `running`, so no daemon claims it,
-    /// and it supersedes nothing.
+    /// and it supersedes nothing. `pushedAt` is when the push happened, if earlier than now (a spooled push).
     package func enqueue(repo: Repo, update: RefUpdate, source: String, retryOf: Int64? = nil,
-                         startNow: Bool = false) throws -> Enqueued {
+                         startNow: Bool = false, pushedAt: Date? = nil) throws -> Enqueued {
         try pool.write { db in
             let now = Date().timeIntervalSince1970
             try db.execute(sql: """
                 INSERT INTO pushes (repo_id, ref, old_sha, new_sha, source, received_at) VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [repo.id, update.ref, update.oldSHA, update.newSHA, source, now])
+                """, arguments: [repo.id, update.ref, update.oldSHA, update.newSHA, source,
+                                 pushedAt?.timeIntervalSince1970 ?? now])
             let pushID = db.lastInsertedRowID
             try db.execute(sql: """
                 INSERT INTO runs (repo_id, push_id, ref, sha, old_sha, state, source, retry_of, created_at, started_at, owner_pid)
@@ -323,6 +324,53 @@ package final class RunStore: DeliveryQueue, Sendable {
                 fatalError("run \(runID) vanished inside its own transaction")
             }
             return Enqueued(run: run, superseded: older)
+        }
+    }
+
+    /// Records a push that was overtaken before the daemon saw it (a spooled push whose ref a later push,
+    /// run `supersededBy`, already moved): a run created `canceled`, "superseded by run N", never started.
+    /// The ref's known head is left to the later push.
+    package func recordSuperseded(repo: Repo, update: RefUpdate, source: String, pushedAt: Date,
+                                  supersededBy: Int64) throws -> Run {
+        try pool.write { db in
+            let now = Date().timeIntervalSince1970
+            try db.execute(sql: """
+                INSERT INTO pushes (repo_id, ref, old_sha, new_sha, source, received_at) VALUES (?, ?, ?, ?, ?, ?)
+                """, arguments: [repo.id, update.ref, update.oldSHA, update.newSHA, source, pushedAt.timeIntervalSince1970])
+            let pushID = db.lastInsertedRowID
+            try db.execute(sql: """
+                INSERT INTO runs (repo_id, push_id, ref, sha, old_sha, state, source, message, superseded_by, created_at, finished_at)
+                VALUES (?, ?, ?, ?, ?, 'canceled', ?, ?, ?, ?, ?)
+                """, arguments: [repo.id, pushID, update.ref, update.newSHA, update.oldSHA, source,
+                                 "superseded by run \(supersededBy)", supersededBy, now, now])
+            let runID = db.lastInsertedRowID
+            guard let run = try Self.fetchRun(db, id: runID) else {
+                fatalError("run \(runID) vanished inside its own transaction")
+            }
+            return run
+        }
+    }
+
+    /// A run of `sha` on `ref` for a push received at or after `since` (the push itself, or a scan that
+    /// found its head later), or nil.
+    package func runOfPush(repoID: Int64, ref: String, sha: String, since: Date) throws -> Int64? {
+        try pool.read { db in
+            try Int64.fetchOne(db, sql: """
+                SELECT runs.id FROM runs JOIN pushes ON pushes.id = runs.push_id
+                WHERE runs.repo_id = ? AND runs.ref = ? AND runs.sha = ? AND pushes.received_at >= ?
+                ORDER BY runs.id LIMIT 1
+                """, arguments: [repoID, ref, sha, since.timeIntervalSince1970])
+        }
+    }
+
+    /// The first run of `ref` for a push of another commit received after `after`, or nil.
+    package func firstRunPushed(repoID: Int64, ref: String, otherThan sha: String, after: Date) throws -> Int64? {
+        try pool.read { db in
+            try Int64.fetchOne(db, sql: """
+                SELECT runs.id FROM runs JOIN pushes ON pushes.id = runs.push_id
+                WHERE runs.repo_id = ? AND runs.ref = ? AND runs.sha != ? AND pushes.received_at > ?
+                ORDER BY pushes.received_at, runs.id LIMIT 1
+                """, arguments: [repoID, ref, sha, after.timeIntervalSince1970])
         }
     }
 

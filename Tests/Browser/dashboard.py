@@ -8,7 +8,7 @@ LIVE_RUN is running a step that prints `tick N` slowly: the page must show new l
 and turn to `passed`. CANCEL_RUN is running a long step: the Cancel button (asking for the token once)
 must stop it. Screenshots: runs.png (1280x800), run.png (1280x800), run-phone.png (390x844).
 """
-import json, sys, tempfile, time
+import json, shutil, sys, tempfile, time
 from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
@@ -18,8 +18,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 base, live_run, cancel_run, token, shots = sys.argv[1:6]
 options = Options()
+profile = tempfile.mkdtemp(prefix="pushbox-chromium-")
 for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,800",
-             f"--user-data-dir={tempfile.mkdtemp(prefix='pushbox-chromium-')}"):
+             f"--user-data-dir={profile}"):
     options.add_argument(flag)
 driver = webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
 result = {}
@@ -68,4 +69,5 @@ try:
     driver.save_screenshot(f"{shots}/run-phone.png")
 finally:
     driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
     print(json.dumps(result))

@@ -346,6 +346,96 @@ struct CoreLoopTests {
         #expect(try pushbox.runs().count == 1, "the spooled copy of the push started no second run")
     }
 
+    @Test("a hook whose request gets no answer spools the push, and it runs once the daemon is back")
+    func noAnswerIsSpooled() throws {
+        let pushbox = try DaemonFixture()
+        let repo = try pushbox.makeRepo()
+        try Projects.make(in: repo)
+        let sha = try repo.commit("in flight")
+        // A daemon that accepts the hook's request and dies before answering: a listener on the daemon's
+        // socket that reads the request and closes the connection.
+        let socket = pushbox.home.appendingPathComponent("pushbox.sock").path
+        let listener = try Foundation.Process.run(URL(fileURLWithPath: "/usr/bin/python3"), arguments: ["-c", """
+            import socket, sys
+            s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1); print("ready", flush=True)
+            c, _ = s.accept(); c.recv(65536); c.close(); s.close()
+            """, socket])
+        defer { if listener.isRunning { listener.terminate() }; unlink(socket) }
+        let ready = ContinuousClock.now + .seconds(10)
+        while !FileManager.default.fileExists(atPath: socket), ContinuousClock.now < ready { Thread.sleep(forTimeInterval: 0.05) }
+        let push = try repo.push()
+        #expect(push.status == 0, "the push never fails")
+        #expect(push.output.contains("remote: pushbox: no answer from the daemon"), "\(push.output)")
+        #expect(push.output.contains("push of main saved in the spool"), "\(push.output)")
+        listener.waitUntilExit()
+        unlink(socket)
+        try pushbox.startDaemon()
+        let run = try pushbox.waitForRun(1)
+        #expect(run.state == .passed && run.sha == sha && run.source == "spool")
+        #expect(try pushbox.runs().count == 1)
+    }
+
+    @Test("a spooled copy of a push the daemon recorded starts nothing; one a later push overtook is recorded superseded")
+    func spooledInFlightPushes() throws {
+        // What a SIGKILL while hooks' requests are in flight leaves: each hook got no answer and spooled its
+        // push, which the daemon either recorded before dying, or never saw while the branch moved on.
+        let pushbox = try DaemonFixture(config: "reconcile_every: 1h\n")
+        let repo = try pushbox.makeRepo()
+        try Projects.make(in: repo)
+        try pushbox.startDaemon()
+        let beforeFirst = Date()
+        let first = try repo.commit("recorded, then no answer")
+        let firstID = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        #expect(try pushbox.waitForRun(firstID).state == .passed)
+
+        // A push the daemon never saw (no hook ran), then a later push of the same branch that it did.
+        let hook = repo.bare.appendingPathComponent("hooks/post-receive")
+        let hookAside = repo.bare.appendingPathComponent("hooks/post-receive.aside")
+        try FileManager.default.moveItem(at: hook, to: hookAside)
+        let beforeOvertaken = Date()
+        try repo.write("overtaken.txt", "x\n")
+        let overtaken = try repo.commit("never reached the daemon")
+        #expect(try repo.push().status == 0)
+        try FileManager.default.moveItem(at: hookAside, to: hook)
+        try repo.write("later.txt", "y\n")
+        let later = try repo.commit("pushed after it")
+        let laterID = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        #expect(try pushbox.waitForRun(laterID).state == .passed)
+        pushbox.stopDaemon()
+
+        // The two hooks' spooled events, as they write them (time taken before the request).
+        try writeSpoolEvent(pushbox, repo, RefUpdate(oldSHA: RefUpdate.zeroSHA, newSHA: first, ref: "refs/heads/main"), at: beforeFirst)
+        try writeSpoolEvent(pushbox, repo, RefUpdate(oldSHA: first, newSHA: overtaken, ref: "refs/heads/main"), at: beforeOvertaken)
+        try pushbox.startDaemon()
+        let spool = pushbox.home.appendingPathComponent("spool")
+        let deadline = ContinuousClock.now + .seconds(30)
+        while try FileManager.default.contentsOfDirectory(atPath: spool.path).contains(where: { $0.hasSuffix(".json") }),
+              ContinuousClock.now < deadline {
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: spool.path).filter { $0.hasSuffix(".json") }.isEmpty, "the spool was drained")
+        let runs = try pushbox.runs()
+        #expect(runs.count == 3, "\(runs.map { ($0.id, $0.sha.prefix(7), $0.state) })")
+        #expect(runs.filter { $0.sha == first }.map(\.id) == [firstID], "the recorded push ran once")
+        #expect(runs.first { $0.id == laterID }?.sha == later)
+        let superseded = try #require(runs.first { $0.sha == overtaken })
+        #expect(superseded.state == .canceled && superseded.supersededBy == laterID && superseded.source == "spool")
+        #expect(superseded.message == "superseded by run \(laterID)")
+        let noteDeadline = ContinuousClock.now + .seconds(30)
+        while try pushbox.note(repo, overtaken) == nil, ContinuousClock.now < noteDeadline { Thread.sleep(forTimeInterval: 0.3) }
+        #expect(try pushbox.note(repo, overtaken)?.contains("superseded by run \(laterID)") == true)
+    }
+
+    private func writeSpoolEvent(_ pushbox: DaemonFixture, _ repo: GitFixture, _ update: RefUpdate, at time: Date) throws {
+        let encoder = JSONEncoder()
+        let event: [String: String] = ["repo_path": repo.bare.resolvingSymlinksInPath().path, "received_at": Timestamps.string(time)]
+        var json = String(decoding: try encoder.encode(event), as: UTF8.self)
+        json.removeLast()
+        json += ",\"updates\":[\(String(decoding: try encoder.encode(update), as: UTF8.self))]}"
+        let name = String(format: "%020.6f-test-%d.json", time.timeIntervalSince1970, Int.random(in: 0...1_000_000))
+        try Data(json.utf8).write(to: pushbox.home.appendingPathComponent("spool/\(name)"))
+    }
+
     @Test("a head pushed with no hook is found by the reconciliation scan")
     func scanFindsUnhookedPush() throws {
         let pushbox = try DaemonFixture()

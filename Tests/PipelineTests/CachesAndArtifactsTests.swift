@@ -20,7 +20,7 @@ private func host(_ prepared: PreparedCaches, _ path: String) throws -> URL {
 }
 
 @Suite("RunCaches")
-struct RunCachesTests {
+final class RunCachesTests {
     let directory: TemporaryDirectory
     let workspace: URL
     init() throws {
@@ -28,6 +28,7 @@ struct RunCachesTests {
         workspace = directory.url("workspace")
         try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
     }
+    deinit { directory.remove() }
 
     @Test("the same repository and branch get the same directories back; another repository gets its own")
     func sameBranchSameDirectories() throws {
@@ -127,6 +128,7 @@ struct ArtifactCollectorTests {
     @Test("globs and directories select files; symlinks are listed as skipped and never followed")
     func selection() throws {
         let directory = try TemporaryDirectory()
+        defer { directory.remove() }
         let workspace = directory.url("ws"), destination = directory.url("artifacts")
         try write(workspace.appendingPathComponent("dist/app.tar.gz"), "tarball")
         try write(workspace.appendingPathComponent("dist/sub/readme.txt"), "nested")
@@ -154,6 +156,7 @@ struct ArtifactCollectorTests {
     @Test("files below a cached /workspace path are read from the cache's host directory")
     func cachedWorkspacePath() throws {
         let directory = try TemporaryDirectory()
+        defer { directory.remove() }
         let workspace = directory.url("ws"), cache = directory.url("cache-d0")
         try write(workspace.appendingPathComponent("README"), "readme")
         try FileManager.default.createDirectory(at: workspace.appendingPathComponent("target"), withIntermediateDirectories: true)
@@ -169,6 +172,7 @@ struct ArtifactCollectorTests {
     @Test("a symlinked directory on the way is not entered, even when the pattern names what lies behind it")
     func symlinkedDirectory() throws {
         let directory = try TemporaryDirectory()
+        defer { directory.remove() }
         let workspace = directory.url("ws")
         try write(directory.url("host/etc/passwd"), "root:x:0:0")
         try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
@@ -181,6 +185,7 @@ struct ArtifactCollectorTests {
     @Test("the size cap stops the copy and says so; nothing matched says so")
     func capAndNothing() throws {
         let directory = try TemporaryDirectory()
+        defer { directory.remove() }
         let workspace = directory.url("ws")
         try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
         for name in ["a", "b", "c"] { try Data(repeating: 1, count: 400).write(to: workspace.appendingPathComponent(name)) }

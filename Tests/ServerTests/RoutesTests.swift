@@ -48,6 +48,8 @@ struct RoutesTests {
             return sha
         }
 
+        deinit { directory.remove() }
+
         func app(trusted: Bool) -> some ApplicationProtocol {
             Application(router: Routes.router(context, trusted: trusted))
         }
