@@ -66,13 +66,26 @@ struct Runtime {
             WebhookReporter(reports: config.reports, store: store, outbox: outbox, baseURL: config.url, logger: logger),
             ForgeStatusReporter(reports: config.reports, store: store, outbox: outbox, baseURL: config.url, logger: logger),
         ]
-        let environment = RunEnvironment(
+        var environment = RunEnvironment(
             home: home, config: config, store: store, executor: executor,
             reporters: reporters, testReader: TestCountReader(),
             hub: LogHub(), processEnvironment: ProcessInfo.processInfo.environment,
             fixer: makeFixer(config: config.autofix, executor: executor, environment: ProcessInfo.processInfo.environment, logger: logger),
             vms: vms)
+        environment.workspaceQuota = workspaceQuota(home: home, config: config, logger: logger)
         return Runtime(environment: environment, engine: engine, executor: executor, vms: vms, outbox: outbox, metrics: metrics)
+    }
+
+    /// `workspace_quota` when this machine can enforce it (a loop-mounted volume works here), else nil with
+    /// a warning that says why and how to silence it.
+    static func workspaceQuota(home: RunnerHome, config: RunnerConfig, logger: Logger) -> Int64? {
+        guard let quota = config.workspaceQuota else { return nil }
+        try? FileManager.default.createDirectory(at: home.runs, withIntermediateDirectories: true)
+        if let problem = WorkspaceVolume.probe(in: home.runs) {
+            logger.warning("workspace_quota \(Units.formatBytes(quota)) is NOT enforced: \(problem); a job can fill the disk of \(home.root.path) (set workspace_quota: none to run without one knowingly)")
+            return nil
+        }
+        return quota
     }
 
     /// VM profiles from runner config `vm.profiles` (default `<install dir>/vm-profiles`), images in

@@ -99,6 +99,9 @@ package struct RunnerConfig: Sendable, Equatable {
     package var imagePath: [String] = []
     /// Per repository: the size all its caches may take together; least recently used caches go first.
     package var cacheMax: Int64 = 5 << 30
+    /// Per run: the size of its workspace (`/workspace`), enforced by giving each run a file system of this
+    /// size; nil (`workspace_quota: none`) for a plain directory.
+    package var workspaceQuota: Int64? = 10 << 30
     /// Per run: the size of the artifacts kept.
     package var artifactsMax: Int64 = 1 << 30
     /// Per repository: how many of its latest runs keep their artifacts.
@@ -108,7 +111,7 @@ package struct RunnerConfig: Sendable, Equatable {
     package init() {}
 
     private static let keys = ["listen", "url", "public", "concurrency", "engine", "log_cap", "reconcile_every", "autofix", "vm", "reports",
-                               "image_path", "cache_max", "artifacts_max", "artifacts_keep"]
+                               "image_path", "cache_max", "artifacts_max", "artifacts_keep", "workspace_quota"]
 
     package static func parse(_ text: String, file: String) throws -> RunnerConfig {
         let reader = YAMLReader(file: file)
@@ -150,6 +153,14 @@ package struct RunnerConfig: Sendable, Equatable {
             case "image_path": config.imagePath = try reader.strings(value, "image_path", max: 32)
             case "cache_max": config.cacheMax = try reader.bytes(value, "cache_max")
             case "artifacts_max": config.artifactsMax = try reader.bytes(value, "artifacts_max")
+            case "workspace_quota":
+                if case let .scalar(scalar) = value, scalar.string == "none" {
+                    config.workspaceQuota = nil
+                } else {
+                    let quota = try reader.bytes(value, "workspace_quota (or none)")
+                    guard quota >= 16 << 20 else { throw reader.fail(value, "workspace_quota must be at least 16m, or none") }
+                    config.workspaceQuota = quota
+                }
             case "artifacts_keep": config.artifactsKeep = try reader.int(value, "artifacts_keep", range: 1...100_000)
             default: fatalError("unhandled runner config key \(key)")
             }

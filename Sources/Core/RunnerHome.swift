@@ -36,6 +36,8 @@ package struct RunnerHome: Sendable, Equatable {
 package struct RunFiles: Sendable, Equatable {
     package let root: URL
     package var workspace: URL { root.appendingPathComponent("workspace") }
+    /// The file system image behind `workspace` while the run executes (runner config `workspace_quota`).
+    package var workspaceImage: URL { root.appendingPathComponent("workspace.img") }
     package var logs: URL { root.appendingPathComponent("logs") }
     package var metadata: URL { root.appendingPathComponent("metadata.json") }
     package var junit: URL { root.appendingPathComponent("junit") }

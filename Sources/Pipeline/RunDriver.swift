@@ -24,6 +24,9 @@ package struct RunEnvironment: Sendable {
     package var vms: (any VMGuests)?
     /// The per-repository caches (one instance per daemon: it knows which entries running runs use).
     package var caches: RunCaches
+    /// The size of each run's workspace file system (`WorkspaceVolume`), or nil for a plain directory. Set
+    /// by the composition root from `workspace_quota` once it knows volumes can be made here.
+    package var workspaceQuota: Int64?
 
     package init(home: RunnerHome, config: RunnerConfig, store: RunStore, executor: any JobExecutor,
                  reporters: [any RunReporter], testReader: any TestResultReader, hub: LogHub,
@@ -73,18 +76,23 @@ package struct RunDriver: Sendable {
         for reporter in environment.reporters { await reporter.runChanged(started, event: .started) }
         var outcome: (state: RunState, message: String?)
         var caches: PreparedCaches?
+        var volume: WorkspaceVolume?
         do {
             let repo = try repository(of: run)
             // 1. checkout: the pipeline definition and the tree of the pushed commit, then its caches
             let pipeline = try loadPipeline(run, repo: repo)
             try store.update(runID: run.id, detected: pipeline.detected, image: pipeline.spec.image)
-            try checkout(run, repo: repo, into: files)
+            volume = try checkout(run, repo: repo, into: files)
             caches = prepareCaches(run, spec: pipeline.spec, repo: repo, files: files, logger: logger)
             times.checkedOutAt = Date()
             // 2. pipeline: every step in one fresh sandbox; then the artifacts out of its workspace
             let result = try await runSteps(run, spec: pipeline.spec, files: files, mounts: caches?.mounts ?? [],
                                             times: &times, logger: logger)
             outcome = (result.state, result.message)
+            if result.state != .passed, let volume, volume.isFull {
+                outcome.message = (outcome.message.map { $0 + "; " } ?? "")
+                    + "the workspace is full (workspace_quota \(Units.formatBytes(volume.bytes)))"
+            }
             collectArtifacts(run, spec: pipeline.spec, passed: result.state == .passed, files: files, mounts: caches?.mounts ?? [],
                              logger: logger)
             // 3. autofix: a failed run gets a fix attempt on a copy; the run itself stays failed. A passing
@@ -109,6 +117,8 @@ package struct RunDriver: Sendable {
             outcome = (Task.isCancelled ? .canceled : .error, Task.isCancelled ? "canceled" : "\(error)")
         }
         if let caches { releaseCaches(caches, run: run, files: files, logger: logger) }
+        // The workspace goes with the run (files worth keeping are `artifacts:`); a re-queued run checks out again.
+        WorkspaceVolume(mountPoint: files.workspace, image: files.workspaceImage, bytes: 0).release()
         // Infrastructure, not the push: an error while the engine does not answer says so, and the scheduler
         // runs the commit again once the engine is back.
         if outcome.state == .error, !Task.isCancelled, !(await environment.executor.isAvailable()) {
@@ -214,10 +224,20 @@ package struct RunDriver: Sendable {
         return try Self.loadPipeline(repo: repo, commit: commit)
     }
 
-    /// Exports the commit's tree into a fresh `workspace/` (the executor hands it to its sandbox user).
-    private func checkout(_ run: Run, repo: Repository, into files: RunFiles) throws {
+    /// Exports the commit's tree into a fresh `workspace/` (the executor hands it to its sandbox user): a
+    /// `WorkspaceVolume` of `workspaceQuota` bytes when set, else a plain directory.
+    private func checkout(_ run: Run, repo: Repository, into files: RunFiles) throws -> WorkspaceVolume? {
         let fm = FileManager.default
-        try? fm.removeItem(at: files.workspace)
+        var volume: WorkspaceVolume?
+        if let quota = environment.workspaceQuota {
+            do {
+                volume = try WorkspaceVolume.create(at: files.workspace, image: files.workspaceImage, bytes: quota)
+            } catch {
+                throw RunAbort(state: .error, message: "cannot create the workspace (workspace_quota \(Units.formatBytes(quota))): \(error)")
+            }
+        } else {
+            WorkspaceVolume(mountPoint: files.workspace, image: files.workspaceImage, bytes: 0).release()
+        }
         try? fm.removeItem(at: files.logs)
         try fm.createDirectory(at: files.logs, withIntermediateDirectories: true)
         let started = ContinuousClock.now
@@ -238,7 +258,9 @@ package struct RunDriver: Sendable {
         if !report.refused.isEmpty {
             lines.append("entries refused: \(report.refused.map(\.description).joined(separator: "; "))")
         }
+        if let volume { lines.append("workspace: its own file system of \(Units.formatBytes(volume.bytes)) (workspace_quota)") }
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: files.root.appendingPathComponent("checkout.log"))
+        return volume
     }
 
     /// Mounts for the pipeline's `cache:` paths (or its image's default), keyed by repository and branch.

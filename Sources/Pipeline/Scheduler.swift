@@ -98,6 +98,12 @@ package actor Scheduler {
         } catch {
             logger.error("cannot recover interrupted runs: \(error)")
         }
+        // Workspaces a killed daemon left mounted; a foreground `pushbox run` still running keeps its own.
+        let store = self.store
+        let released = WorkspaceVolume.releaseLeftovers(home: environment.home) { id in
+            (try? store.run(id: id))?.state == .running
+        }
+        if !released.isEmpty { logger.notice("removed the workspaces interrupted runs left: \(released)") }
         await reconcile()
         let every = environment.config.reconcileEvery
         reconcileTask = Task { [weak self] in

@@ -28,10 +28,11 @@ package enum NoteFormatter {
         lines += run.vms.map(\.noteLine)
         if let superseded = run.supersededBy {
             lines.append("superseded by run \(superseded)")
-        } else if run.state == .error || run.state == .canceled, let message = run.message {
-            // A message can span lines (a parse error with a hint); keep the note's line structure.
+        } else if [.error, .canceled, .failed].contains(run.state), let message = run.message {
+            // A message can span lines (a parse error with a hint); keep the note's line structure. A failed
+            // run has one only when there is more to say than its steps (a full workspace, a VM's failure).
             let body = message.split(separator: "\n", omittingEmptySubsequences: false)
-            lines.append("\(run.state == .error ? "error" : "canceled"): \(body.first ?? "")")
+            lines.append("\(run.state.rawValue): \(body.first ?? "")")
             lines += body.dropFirst().map { "  \($0)" }
         }
         return lines.joined(separator: "\n") + "\n"

@@ -35,8 +35,68 @@ struct HardeningTests {
         #expect(log.contains("tmp: writable"))
         #expect(log.contains("capeff: 0000000000000000"))
         #expect(log.contains("nonewprivs: 1"))
-        // The file the job wrote is in the run's workspace on the host.
-        #expect(FileManager.default.fileExists(atPath: pushbox.home.appendingPathComponent("runs/\(id)/workspace/out.txt").path))
+        // The workspace went with the run: nothing of it is left on the host.
+        #expect(!FileManager.default.fileExists(atPath: pushbox.home.appendingPathComponent("runs/\(id)/workspace").path))
+        #expect(!FileManager.default.fileExists(atPath: pushbox.home.appendingPathComponent("runs/\(id)/workspace.img").path))
+    }
+
+    @Test("a disk filler in /workspace stops at workspace_quota: the run fails and says so, nothing is left mounted, the next run is fine")
+    func workspaceQuota() throws {
+        let pushbox = try DaemonFixture(config: "workspace_quota: 64m\n")
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", """
+            steps:
+              - name: fill
+                run: |
+                  echo "size: $(df -k /workspace | awk 'NR==2 {print $2}') KiB"
+                  grep " /workspace " /proc/mounts
+                  dd if=/dev/zero of=/workspace/fill bs=1M count=1000
+            """)
+        try repo.commit("fill the workspace")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let running = try pushbox.waitForRun(id) { $0.state == .running && $0.sandboxID != nil }
+        #expect(running.state == .running)
+        let table = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        let workspace = pushbox.home.appendingPathComponent("runs/\(id)/workspace").path
+        let run = try pushbox.waitForRun(id)
+        #expect(run.state == .failed)
+        #expect(run.message?.contains("the workspace is full (workspace_quota 64.0 MiB)") == true, "\(run.message ?? "")")
+        let log = pushbox.log(run: id, step: "fill")
+        #expect(log.contains("No space left on device"), "\(log)")
+        let size = log.split(separator: "\n").first { $0.hasPrefix("size: ") }.flatMap { Int($0.dropFirst(6).split(separator: " ")[0]) } ?? 0
+        #expect(size > 50_000 && size <= 65_536, "the job sees a file system of the quota's size: \(log)")
+        #expect(log.contains("nosuid") && log.contains("nodev"))
+        _ = table
+        let after = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
+        #expect(!after.contains(workspace), "the volume is unmounted")
+        #expect(!FileManager.default.fileExists(atPath: workspace + ".img"))
+        #expect(try pushbox.note(repo, run.sha)?.contains("the workspace is full") == true)
+
+        try repo.write(".pushbox.yml", "steps:\n  - {name: small, run: \"head -c 1000000 /dev/zero > /workspace/ok && ls -l /workspace/ok\"}\n")
+        try repo.commit("small")
+        let next = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        #expect(try pushbox.waitForRun(next).state == .passed)
+    }
+
+    @Test("a workspace a killed daemon left mounted is released at the next start")
+    func volumeAfterKill() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", "steps:\n  - {name: slow, run: \"sleep 3\"}\n")
+        try repo.commit("slow")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        _ = try pushbox.waitForRun(id) { $0.state == .running && $0.sandboxID != nil }
+        let workspace = pushbox.home.appendingPathComponent("runs/\(id)/workspace").path
+        #expect(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8).contains(workspace), "the default quota mounts a volume")
+        pushbox.stopDaemon(signal: SIGKILL)
+        #expect(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8).contains(workspace))
+        try pushbox.startDaemon()
+        #expect(try pushbox.waitForRun(id).state == .passed)
+        #expect(!(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8).contains(pushbox.home.path + "/runs/")))
+        #expect(!FileManager.default.fileExists(atPath: workspace + ".img"))
+        #expect(pushbox.daemonOutput().contains("removed the workspaces interrupted runs left: [\(id)]"), "\(pushbox.daemonOutput().suffix(3000))")
     }
 
     @Test("from inside a job: no engine socket, runner home, store, bare repository, other run's workspace or model key")

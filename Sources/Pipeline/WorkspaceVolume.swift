@@ -1,0 +1,126 @@
+import Core
+import Foundation
+
+/// A run's workspace as a file system of its own, so `workspace_quota` is enforced by the kernel: a sparse
+/// ext4 image (`runs/<id>/workspace.img`, no journal, no reserved blocks) loop-mounted `nosuid,nodev` at the
+/// workspace directory. A job that fills `/workspace` gets "No space left on device" at the quota; the host's
+/// disk only holds what the job really wrote (the image is sparse and mounted with `discard`).
+///
+/// Contract: `create` leaves an empty, mounted workspace or throws (nothing mounted, no image left);
+/// `release` unmounts (lazily, so a process still inside cannot keep it) and deletes the image and the
+/// directory, and is safe to call on a plain directory or on what a crashed daemon left. Needs root (mount).
+package struct WorkspaceVolume: Sendable {
+    package let mountPoint: URL
+    package let image: URL
+    package let bytes: Int64
+
+    /// Formats and mounts a fresh volume of `bytes` at `mountPoint` (created; must not hold anything).
+    package static func create(at mountPoint: URL, image: URL, bytes: Int64) throws -> WorkspaceVolume {
+        let volume = WorkspaceVolume(mountPoint: mountPoint, image: image, bytes: bytes)
+        volume.release()
+        do {
+            try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
+            let fd = open(image.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw VolumeError("cannot create \(image.path): \(String(cString: strerror(errno)))") }
+            let sized = ftruncate(fd, off_t(bytes))
+            let sizeError = errno
+            close(fd)
+            guard sized == 0 else { throw VolumeError("cannot size \(image.path): \(String(cString: strerror(sizeError)))") }
+            try Self.tool(["mkfs.ext4"], ["-q", "-F", "-m", "0", "-O", "^has_journal", "-L", "pushbox-ws",
+                                          "-E", "lazy_itable_init=1,root_owner=1000:1000", image.path])
+            try Self.tool(["mount"], ["-t", "ext4", "-o", "loop,nosuid,nodev,noatime,discard,noinit_itable", image.path, mountPoint.path])
+            // mkfs made lost+found; the checkout wants an empty directory and the job has no use for it.
+            _ = rmdir(mountPoint.appendingPathComponent("lost+found").path)
+            return volume
+        } catch {
+            volume.release()
+            throw error
+        }
+    }
+
+    /// Whether the volume has (almost) no space left: how a failed step is told apart as a full workspace.
+    package var isFull: Bool {
+        var stats = statvfs()
+        guard statvfs(mountPoint.path, &stats) == 0 else { return false }
+        let available = Int64(stats.f_bavail) * Int64(stats.f_frsize)
+        return available < max(4 << 20, bytes / 200)
+    }
+
+    /// Unmounts the volume if mounted and deletes its image and the mount point.
+    package func release() {
+        if Self.isMountPoint(mountPoint) { _ = umount2(mountPoint.path, Int32(MNT_DETACH)) }
+        unlink(image.path)
+        if !Self.isMountPoint(mountPoint) { try? FileManager.default.removeItem(at: mountPoint) }
+    }
+
+    /// Releases the volumes a crashed daemon left in `home` (every `runs/<id>/workspace.img`), except those
+    /// of runs `inUse` says are still running (a foreground `pushbox run` in another process). Returns the ids.
+    @discardableResult
+    package static func releaseLeftovers(home: RunnerHome, inUse: (Int64) -> Bool) -> [Int64] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: home.runs.path)) ?? []
+        var released: [Int64] = []
+        for name in names {
+            guard let id = Int64(name) else { continue }
+            let files = home.run(id)
+            let volume = WorkspaceVolume(mountPoint: files.workspace, image: files.workspaceImage, bytes: 0)
+            guard FileManager.default.fileExists(atPath: volume.image.path) || isMountPoint(volume.mountPoint),
+                  !inUse(id) else { continue }
+            volume.release()
+            released.append(id)
+        }
+        return released.sorted()
+    }
+
+    /// Whether volumes can be made here: root, the tools present, and a loop mount that works. What is
+    /// wrong otherwise, in words.
+    package static func probe(in directory: URL) -> String? {
+        guard geteuid() == 0 else { return "the daemon does not run as root (loop mounts need it)" }
+        let scratch = directory.appendingPathComponent(".volume-probe-\(getpid())")
+        do {
+            let volume = try create(at: scratch.appendingPathComponent("mnt"), image: scratch.appendingPathComponent("probe.img"),
+                                    bytes: 16 << 20)
+            volume.release()
+            try? FileManager.default.removeItem(at: scratch)
+            return nil
+        } catch {
+            try? FileManager.default.removeItem(at: scratch)
+            return "\(error)"
+        }
+    }
+
+    private static func isMountPoint(_ url: URL) -> Bool {
+        var own = stat(), parent = stat()
+        guard lstat(url.path, &own) == 0, (own.st_mode & S_IFMT) == S_IFDIR,
+              lstat(url.deletingLastPathComponent().path, &parent) == 0 else { return false }
+        return own.st_dev != parent.st_dev
+    }
+
+    /// Runs the first of `names` found in the system directories with `arguments`; throws with its stderr.
+    private static func tool(_ names: [String], _ arguments: [String]) throws {
+        let directories = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
+        guard let path = names.lazy.flatMap({ name in directories.map { "\($0)/\(name)" } })
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw VolumeError("\(names[0]) is not installed (e2fsprogs, mount)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let message = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let text = String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw VolumeError("\(names[0]) failed (exit \(process.terminationStatus)): \(text)")
+        }
+    }
+}
+
+package struct VolumeError: Error, CustomStringConvertible, Equatable {
+    package var message: String
+    package init(_ message: String) { self.message = message }
+    package var description: String { message }
+}
