@@ -47,13 +47,47 @@ extension RunDriver {
         }
     }
 
+    /// Removes the trees of the attempts (their workspaces, the pristine and the committed tree) and keeps
+    /// the rest (logs, transcripts) at the same paths, out of the volume, which is released.
+    private static func keepLogsOnly(_ attempts: URL, volume: WorkspaceVolume?, logger: Logger) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: attempts.path)) ?? [] {
+            let entry = attempts.appendingPathComponent(name)
+            if Int(name) != nil {
+                try? fm.removeItem(at: entry.appendingPathComponent("workspace"))
+            } else {
+                try? fm.removeItem(at: entry)
+            }
+        }
+        guard let volume else { return }
+        let kept = attempts.deletingLastPathComponent().appendingPathComponent("attempts.kept")
+        try? fm.removeItem(at: kept)
+        do {
+            try fm.copyItem(at: attempts, to: kept)
+        } catch {
+            logger.warning("cannot keep the autofix attempts' logs: \(error)")
+        }
+        volume.release()
+        try? fm.moveItem(at: kept, to: attempts)
+    }
+
     private func runFixer(_ fixer: any RunFixer, run: Run, repo: Repository, branch: String, spec: PipelineSpec,
                           setup: SandboxSetup, results: [StepResult], failedIndex: Int, files: RunFiles,
                           logger: Logger) async throws -> String {
         let fm = FileManager.default
         let attempts = files.root.appendingPathComponent("attempts")
-        try? fm.removeItem(at: attempts)
-        try fm.createDirectory(at: attempts, withIntermediateDirectories: true)
+        // The attempts' copies of the workspace, and the verification runs on them, get the run's quota too:
+        // one volume for all attempts, whose logs are kept when the trees go.
+        let image = files.root.appendingPathComponent("attempts.img")
+        let volume: WorkspaceVolume?
+        if let quota = environment.workspaceQuota {
+            volume = try WorkspaceVolume.create(at: attempts, image: image, bytes: quota)
+        } else {
+            volume = nil
+            try? fm.removeItem(at: attempts)
+            try fm.createDirectory(at: attempts, withIntermediateDirectories: true)
+        }
+        defer { Self.keepLogsOnly(attempts, volume: volume, logger: logger) }
         // A pristine export of the pushed tree: the fixer's reference for the anti-cheat checks.
         let sha = ObjectID(hex: run.sha)!  // checked by loadPipeline
         let original = attempts.appendingPathComponent("original")

@@ -79,6 +79,56 @@ struct HardeningTests {
         #expect(try pushbox.waitForRun(next).state == .passed)
     }
 
+    @Test("network: egress reaches the mirror, but no host service (bridge gateway or loopback-only) and no link-local metadata address")
+    func egressIsolation() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        // A first egress run makes the daemon create its network; its gateway is the host's address on it.
+        try repo.write(".pushbox.yml", "network: egress\nsteps:\n  - {name: up, run: \"true\"}\n")
+        try repo.commit("bring the network up")
+        let first = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        #expect(try pushbox.waitForRun(first).state == .passed)
+        let inspect = try Command.run(["podman", "network", "inspect", "pushbox-egress", "--format", "{{range .Subnets}}{{.Gateway}} {{end}}"])
+        let gateway = try #require(inspect.output.split(separator: " ").first.map(String.init), "\(inspect.output)")
+        // Host services a job must not reach: one on the bridge's gateway address (reachable only from that
+        // bridge; IP_FREEBIND as the bridge may be down between runs) and one on the host's loopback.
+        let gatewayPort = Int.random(in: 20_000...29_999), loopbackPort = gatewayPort + 10_000
+        let listeners = try Foundation.Process.run(URL(fileURLWithPath: "/usr/bin/python3"), arguments: ["-c", """
+            import socket, sys, time
+            a = socket.socket(); a.setsockopt(socket.SOL_IP, 15, 1); a.bind((sys.argv[1], int(sys.argv[2]))); a.listen(8)
+            b = socket.socket(); b.bind(("127.0.0.1", int(sys.argv[3]))); b.listen(8)
+            time.sleep(120)
+            """, gateway, String(gatewayPort), String(loopbackPort)])
+        defer { kill(listeners.processIdentifier, SIGKILL); listeners.waitUntilExit() }
+        let sources = (try? String(contentsOfFile: "/etc/apt/sources.list.d/debian.sources", encoding: .utf8)) ?? ""
+        let mirror = sources.split(separator: "\n").first { $0.hasPrefix("URIs:") }
+            .flatMap { URL(string: String($0.dropFirst(5)).trimmingCharacters(in: .whitespaces))?.host } ?? "deb.debian.org"
+        try repo.write(".pushbox.yml", """
+            network: egress
+            steps:
+              - name: probe
+                run: |
+                  probe() { if timeout 5 bash -c "echo > /dev/tcp/$1/$2" 2>/dev/null; then echo "$1:$2 open"; else echo "$1:$2 closed"; fi; }
+                  probe \(gateway) \(gatewayPort)
+                  probe \(gateway) \(loopbackPort)
+                  probe 169.254.169.254 80
+                  probe \(mirror) 80
+            """)
+        try repo.commit("probe")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        #expect(try pushbox.waitForRun(id).state == .passed)
+        let log = pushbox.log(run: id, step: "probe")
+        #expect(log.contains("\(mirror):80 open"), "the outside is reachable: \(log)")
+        #expect(log.contains("\(gateway):\(gatewayPort) closed"), "a host service on the bridge: \(log)")
+        #expect(log.contains("\(gateway):\(loopbackPort) closed"), "a loopback-only host service: \(log)")
+        #expect(log.contains("169.254.169.254:80 closed"), "link-local metadata: \(log)")
+        #expect(listeners.isRunning, "the listeners were up the whole time")
+        // The rules are in the host's firewall, in Pushbox's own table.
+        let rules = try Command.run(["nft", "list", "table", "inet", "pushbox_egress"])
+        #expect(rules.output.contains("169.254.0.0/16") && rules.output.contains("drop"), "\(rules.output)")
+    }
+
     @Test("a workspace a killed daemon left mounted is released at the next start")
     func volumeAfterKill() throws {
         let pushbox = try DaemonFixture()

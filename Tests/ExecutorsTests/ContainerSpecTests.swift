@@ -38,7 +38,7 @@ struct ContainerSpecTests {
             expected: #"""
             {"Cmd":["sleep","infinity"],"Env":["A_TOKEN=x=y","CI=true","PATH_EXTRA=/opt/bin"],\#
             "HostConfig":{"Binds":["/w:/workspace:rw"],"CapDrop":["ALL"],"Init":true,"Memory":67108864,\#
-            "MemorySwap":67108864,"NanoCpus":1500000000,"NetworkMode":"bridge","PidsLimit":64,"ReadonlyRootfs":true,\#
+            "MemorySwap":67108864,"NanoCpus":1500000000,"NetworkMode":"pushbox-egress","PidsLimit":64,"ReadonlyRootfs":true,\#
             "SecurityOpt":["no-new-privileges"],"Tmpfs":{"/home/ci":"rw,nosuid,nodev,size=67108864,mode=0755,uid=1000,gid=1000",\#
             "/tmp":"rw,nosuid,nodev,size=67108864,mode=1777","/var/tmp":"rw,nosuid,nodev,size=67108864,mode=1777"}},\#
             "Image":"example/img:1","Labels":{"pushbox.home":"/root/.pushbox","pushbox.managed":"1","pushbox.run":"7"},\#
@@ -55,9 +55,9 @@ struct ContainerSpecTests {
             == ContainerSpec.createBody(for: testCase.run, engine: testCase.engine))
     }
 
-    @Test("network modes: none, the default bridge, and slirp4netns with the host's loopback (runner-internal)", arguments: [
+    @Test("network modes: none, pushbox-egress, and slirp4netns with the host's loopback (runner-internal)", arguments: [
         (NetworkMode.none, "\"NetworkMode\":\"none\""),
-        (.egress, "\"NetworkMode\":\"bridge\""),
+        (.egress, "\"NetworkMode\":\"pushbox-egress\""),
         (.hostLoopback, "\"NetworkMode\":\"slirp4netns:allow_host_loopback=true\""),
     ])
     func networkModes(_ mode: NetworkMode, _ fragment: String) {

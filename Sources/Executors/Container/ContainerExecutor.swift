@@ -41,6 +41,13 @@ package struct ContainerExecutor: JobExecutor {
             throw SandboxError("the workspace path \(run.workspace.path) contains ':', which a container bind mount cannot express")
         }
         Self.handOverWorkspace(run.workspace, logger: logger)
+        if run.network == .egress {
+            do {
+                try await EgressNetwork.ensure(engine: engine)
+            } catch {
+                throw SandboxError("network: egress refused: cannot keep the job away from the host and link-local addresses: \(error)")
+            }
+        }
 
         let name = "pushbox-run-\(run.runID)-\(UInt32.random(in: 0...UInt32.max).hex)"
         let body = ContainerSpec.createBody(for: run, engine: flavor)

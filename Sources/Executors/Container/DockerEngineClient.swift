@@ -46,6 +46,19 @@ package struct ImageSummary: Sendable, Equatable {
 }
 
 /// How an exec'd process stands (`GET /exec/{id}/json`).
+package struct NetworkSummary: Sendable, Equatable {
+    package struct Subnet: Sendable, Equatable {
+        package var subnet: String
+        package var gateway: String?
+        package init(subnet: String, gateway: String?) {
+            self.subnet = subnet
+            self.gateway = gateway
+        }
+    }
+    package var name: String
+    package var subnets: [Subnet]
+}
+
 package struct ExecState: Sendable, Equatable {
     package var running: Bool
     package var exitCode: Int32?
@@ -211,6 +224,31 @@ package struct DockerEngineClient: Sendable {
         let response = try await send(.delete, "/images/\(nameOrID)?force=\(force ? 1 : 0)")
         try expect(response, "DELETE /images/\(nameOrID)", 200, 404)
         return response.status != 404
+    }
+
+    // MARK: Networks
+
+    /// `GET /networks/{name}`: its IPAM subnets (with gateways); nil when the engine has no such network.
+    package func inspectNetwork(_ name: String) async throws -> NetworkSummary? {
+        let response = try await send(.get, "/networks/\(name)")
+        if response.status == 404 { return nil }
+        try expect(response, "GET /networks/\(name)", 200)
+        let object = try json(response.body)
+        let configs = (object["IPAM"] as? [String: Any])?["Config"] as? [[String: Any]] ?? []
+        return NetworkSummary(name: object["Name"] as? String ?? name,
+                              subnets: configs.compactMap { config in
+                                  (config["Subnet"] as? String).map { NetworkSummary.Subnet(subnet: $0, gateway: config["Gateway"] as? String) }
+                              })
+    }
+
+    /// `POST /networks/create`: a bridge network, IPv4 only, with `labels`. A network of that name that
+    /// already exists (another daemon made it first) is not an error.
+    package func createNetwork(name: String, labels: [String: String]) async throws {
+        let body = try JSONSerialization.data(withJSONObject: [
+            "Name": name, "Driver": "bridge", "EnableIPv6": false, "Internal": false, "CheckDuplicate": true, "Labels": labels,
+        ] as [String: Any], options: [.sortedKeys])
+        let response = try await send(.post, "/networks/create", json: body)
+        try expect(response, "POST /networks/create", 200, 201, 409)
     }
 
     // MARK: Plumbing
