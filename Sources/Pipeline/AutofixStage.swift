@@ -222,7 +222,7 @@ extension RunDriver {
         defer { try? handle.close() }
         let size = (try? handle.seekToEnd()) ?? 0
         try? handle.seek(toOffset: size > UInt64(bytes) ? size - UInt64(bytes) : 0)
-        return String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
+        return TerminalText.collapseLines(String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self))
     }
 
     /// Regular files and symlinks under `root`, relative and sorted; `.git` skipped.

@@ -1,3 +1,4 @@
+import Core
 import Foundation
 
 /// Server-sent events of a log (pure): complete lines only, so that a multi-byte character split across
@@ -33,10 +34,8 @@ package struct LogEventEncoder {
     }
 
     private mutating func event(_ bytes: Data) -> String {
-        var text = String(decoding: bytes, as: UTF8.self)
-        if text.hasSuffix("\r") { text.removeLast() }
-        // SSE data cannot hold a CR or LF: a lone CR is shown as a space.
-        text = text.replacingOccurrences(of: "\r", with: " ")
+        // A progress bar's carriage returns leave what a terminal would show (SSE data cannot hold a CR).
+        let text = TerminalText.collapse(Substring(String(decoding: bytes, as: UTF8.self)))
         defer { nextLine += 1 }
         return "event: line\nid: \(nextLine)\ndata: \(text)\n\n"
     }

@@ -159,7 +159,7 @@ enum Pages {
         var lines = ""
         for (index, line) in rendered.lines.enumerated() {
             let number = rendered.firstLine + index
-            lines += "<span class=\"l\" id=\"\(log)-L\(number)\"><a class=\"n\" href=\"#\(log)-L\(number)\">\(number)</a>\(ANSIRenderer.html(line))\n</span>"
+            lines += "<span class=\"l\" id=\"\(log)-L\(number)\"><a class=\"n\" href=\"#\(log)-L\(number)\">\(number)</a>\(ANSIRenderer.html(TerminalText.collapse(Substring(line))))\n</span>"
         }
         let earlier = rendered.skippedBytes > 0
             ? "<p class=\"note\">\(Units.formatBytes(Int64(rendered.skippedBytes))) earlier in the <a href=\"/api/v1/runs/\(run.id)/logs/\(log)\">raw log</a></p>" : ""
