@@ -98,6 +98,10 @@ package struct YAMLReader {
         switch error {
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _),
              let .composer(context, problem, mark, _):
+            if problem.contains("Maximum nesting level") {
+                // libyaml's own limit (1000 levels), which keeps the composer's recursion off the stack's end.
+                return SpecError(file: file, line: mark.line, column: mark.column, message: "YAML nested more than 1000 levels deep")
+            }
             let ctx = context.map { "\($0.text) " } ?? ""
             return SpecError(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(ctx)\(problem)")
         case let .duplicatedKeysInMapping(duplicates, context):

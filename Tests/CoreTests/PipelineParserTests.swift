@@ -454,3 +454,17 @@ struct PipelineParserErrorTests {
         #expect(error?.message.contains("two steps are named \"step2\"") == true)
     }
 }
+
+@Suite("PipelineParser: deep nesting")
+struct PipelineParserNestingTests {
+    @Test("deeply nested flow and block YAML is an error with a location, not a stack overflow", arguments: [
+        "steps: " + String(repeating: "[", count: 200_000) + String(repeating: "]", count: 200_000) + "\n",
+        "steps: " + String(repeating: "{a: ", count: 100_000) + "1" + String(repeating: "}", count: 100_000) + "\n",
+        (0..<1_200).map { String(repeating: " ", count: $0) + "k\($0):" }.joined(separator: "\n") + " x\n",
+    ])
+    func deepNesting(text: String) {
+        let error = #expect(throws: SpecError.self) { try PipelineParser.parse(text) }
+        #expect(error?.message == "YAML nested more than 1000 levels deep", "\(error?.message ?? "")")
+        #expect((error?.line ?? 0) >= 1)
+    }
+}

@@ -129,6 +129,40 @@ struct HardeningTests {
         #expect(rules.output.contains("169.254.0.0/16") && rules.output.contains("drop"), "\(rules.output)")
     }
 
+    @Test("over TCP: paths that climb out never reach a host file; POSTs need the right token; a body over the limit is 413")
+    func httpEdges() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", "steps:\n  - {name: ok, run: \"mkdir -p out && echo x > out/a.txt\"}\nartifacts: [out/a.txt]\n")
+        try repo.commit("one run")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        #expect(try pushbox.waitForRun(id).state == .passed)
+        let base = "http://127.0.0.1:\(pushbox.port)"
+        func request(_ arguments: [String]) throws -> (status: Int, body: String) {
+            let body = pushbox.home.appendingPathComponent("http-body")
+            let result = try Command.run(["curl", "-sS", "--path-as-is", "-o", body.path, "-w", "%{http_code}"] + arguments, mergeErrors: false)
+            return (Int(result.output) ?? 0, (try? String(contentsOf: body, encoding: .utf8)) ?? "")
+        }
+        for path in ["/runs/../../../../etc/passwd", "/api/v1/runs/../../../../etc/passwd", "/api/v1/runs/\(id)/logs/..%2F..%2F..%2F..%2Fetc%2Fpasswd",
+                     "/api/v1/runs/\(id)/artifacts/../../../../../etc/passwd", "/api/v1/runs/\(id)/artifacts/%2E%2E/%2E%2E/%2E%2E/etc/passwd",
+                     "/api/v1/runs/\(id)/artifacts/out/../../../pushbox.sqlite", "/api/v1/runs/\(id)%2F..%2F..%2Ftoken"] {
+            let answer = try request([base + path])
+            #expect([400, 404].contains(answer.status), "\(path): \(answer.status)")
+            #expect(!answer.body.contains("root:x:0") && !answer.body.contains("SQLite format"), "\(path)")
+        }
+        #expect(try request([base + "/api/v1/runs/\(id)/artifacts/out/a.txt"]) == (200, "x\n"), "the recorded artifact itself is served")
+
+        #expect(try request(["-X", "POST", base + "/api/v1/runs/\(id)/retry"]).status == 401)
+        #expect(try request(["-X", "POST", "-H", "Authorization: Bearer wrong", base + "/api/v1/runs/\(id)/retry"]).status == 401)
+        let token = try String(contentsOf: pushbox.home.appendingPathComponent("token"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let huge = pushbox.home.appendingPathComponent("huge.json")
+        try Data(repeating: UInt8(ascii: " "), count: 5 << 20).write(to: huge)
+        #expect(try request(["-X", "POST", "-H", "Authorization: Bearer \(token)", "-H", "Content-Type: application/json",
+                             "--data-binary", "@\(huge.path)", base + "/api/v1/hooks/post-receive"]).status == 413)
+        #expect(try request(["-X", "POST", "-H", "Authorization: Bearer \(token)", base + "/api/v1/runs/\(id)/retry"]).status == 200)
+    }
+
     @Test("a workspace a killed daemon left mounted is released at the next start")
     func volumeAfterKill() throws {
         let pushbox = try DaemonFixture()
