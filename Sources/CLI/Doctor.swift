@@ -4,6 +4,7 @@ import Executors
 import Foundation
 import Git
 import Logging
+import Pipeline
 
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show what works on this host, what is missing, and how to fix it.")
@@ -43,6 +44,20 @@ struct Doctor: AsyncParsableCommand {
             } catch {
                 line(false, "container engine", "\(error) — run scripts/setup (installs podman) or set DOCKER_HOST")
             }
+            if let quota = config.workspaceQuota {
+                let probeDirectory = FileManager.default.fileExists(atPath: home.runs.path) ? home.runs : FileManager.default.temporaryDirectory
+                if let problem = WorkspaceVolume.probe(in: probeDirectory) {
+                    line(false, "workspace quota", "\(Units.formatBytes(quota)) cannot be enforced: \(problem) (or set workspace_quota: none)")
+                } else {
+                    line(true, "workspace quota", "\(Units.formatBytes(quota)) per run (its own loop-mounted file system)")
+                }
+            } else {
+                line(nil, "workspace quota", "none (workspace_quota: none): a job can fill the disk of \(home.root.path)")
+            }
+            let nft = ["/usr/sbin/nft", "/sbin/nft"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+            line(nft && geteuid() == 0 ? true : false, "egress firewall",
+                 nft && geteuid() == 0 ? "nft present: network: egress jobs are kept from the host and link-local addresses"
+                                       : "network: egress jobs are refused: \(nft ? "not root" : "nft missing (apt-get install nftables)")")
             let daemon = await DaemonClient(home: home).isRunning()
             line(daemon ? true : nil, "daemon", daemon ? "running on \(home.socket.path)" : "not running (pushbox serve)")
             line(nil, "KVM", FileManager.default.fileExists(atPath: "/dev/kvm")

@@ -27,6 +27,17 @@ struct RunnerConfigTests {
         #expect(config.cacheMax == 5 << 30)
         #expect(config.artifactsMax == 1 << 30)
         #expect(config.artifactsKeep == 20)
+        #expect(config.workspaceQuota == 10 << 30)
+    }
+
+    @Test("workspace_quota: a size of at least 16m, or none")
+    func workspaceQuota() throws {
+        #expect(try RunnerConfig.parse("workspace_quota: 64m\n", file: "p.yml").workspaceQuota == 64 << 20)
+        #expect(try RunnerConfig.parse("workspace_quota: none\n", file: "p.yml").workspaceQuota == nil)
+        let small = #expect(throws: SpecError.self) { try RunnerConfig.parse("workspace_quota: 1m\n", file: "p.yml") }
+        #expect(small?.message == "workspace_quota must be at least 16m, or none")
+        let word = #expect(throws: SpecError.self) { try RunnerConfig.parse("workspace_quota: huge\n", file: "p.yml") }
+        #expect(word?.message.contains("workspace_quota (or none) must be a size") == true, "\(word?.message ?? "")")
     }
 
     @Test("the shipped runner-config/pushbox.yml states exactly the defaults")

@@ -179,3 +179,25 @@ struct ImageDefinitionTests {
         #expect(definition.cacheFileName() == "pushbox_debian_bookworm-0123456789abcdef.tar")
     }
 }
+
+@Suite("EgressNetwork: the firewall rules (pure)")
+struct EgressRulesTests {
+    @Test("per subnet: DNS to the gateway, nothing else to the host; loopback, link-local and special destinations dropped")
+    func rules() {
+        let text = EgressNetwork.firewallRules(subnets: [.init(subnet: "10.89.0.0/24", gateway: "10.89.0.1"),
+                                                         .init(subnet: "fd00:1::/64", gateway: nil)])
+        #expect(text.hasPrefix("table inet pushbox_egress\nflush table inet pushbox_egress\n"), "idempotent: made, emptied, refilled")
+        let lines = text.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(lines.contains("ip saddr 10.89.0.0/24 ip daddr 10.89.0.1 udp dport 53 accept"))
+        #expect(lines.contains("ip saddr 10.89.0.0/24 drop"))
+        #expect(lines.contains("ip saddr 10.89.0.0/24 ip daddr { 0.0.0.0/8, 127.0.0.0/8, 169.254.0.0/16, 224.0.0.0/4, 240.0.0.0/4 } drop"))
+        #expect(lines.contains("ip6 saddr fd00:1::/64 drop"))
+        #expect(lines.contains("ip6 saddr fd00:1::/64 ip6 daddr { ::1/128, fe80::/10, fd00:ec2::254/128, ff00::/8 } drop"))
+        #expect(!lines.contains { $0.contains("fd00:1::/64") && $0.contains("dport 53") }, "no gateway, no DNS exception")
+        // The accept for DNS comes before the drop of everything else from that subnet.
+        let accept = lines.firstIndex(of: "ip saddr 10.89.0.0/24 ip daddr 10.89.0.1 tcp dport 53 accept") ?? .max
+        #expect(accept < (lines.firstIndex(of: "ip saddr 10.89.0.0/24 drop") ?? 0))
+        #expect(lines.contains("type filter hook input priority filter - 10; policy accept;"))
+        #expect(lines.contains("type filter hook forward priority filter - 10; policy accept;"))
+    }
+}
