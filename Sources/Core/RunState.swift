@@ -7,6 +7,9 @@ package enum RunState: String, Codable, Sendable, CaseIterable {
     /// The start of an `error` run's message when the container engine stopped answering during the run.
     /// Such a run is retried once (a new run, source `engine-retry`) when the engine answers again.
     package static let engineUnavailablePrefix = "container engine unavailable"
+    /// The start of an `error` run's message when the runner's own disk was full before the job could start
+    /// (the workspace could not be made). Retried once (source `disk-retry`) when there is space again.
+    package static let runnerDiskFullPrefix = "runner disk full"
 
     package var isFinished: Bool {
         switch self {

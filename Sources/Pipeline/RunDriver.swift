@@ -233,7 +233,7 @@ package struct RunDriver: Sendable {
             do {
                 volume = try WorkspaceVolume.create(at: files.workspace, image: files.workspaceImage, bytes: quota)
             } catch {
-                throw RunAbort(state: .error, message: "cannot create the workspace (workspace_quota \(Units.formatBytes(quota))): \(error)")
+                throw RunAbort(state: .error, message: Self.diskFullPrefix(error) + "cannot create the workspace (workspace_quota \(Units.formatBytes(quota))): \(error)")
             }
         } else {
             WorkspaceVolume(mountPoint: files.workspace, image: files.workspaceImage, bytes: 0).release()
@@ -246,7 +246,10 @@ package struct RunDriver: Sendable {
             // Object id validity was checked by loadPipeline.
             report = try repo.export(ObjectID(hex: run.sha)!, to: files.workspace)
         } catch {
-            throw RunAbort(state: .error, message: "checkout failed: \(error)")
+            if let volume, !Self.diskFullPrefix(error).isEmpty {
+                throw RunAbort(state: .error, message: "checkout failed: the tree does not fit in the workspace (workspace_quota \(Units.formatBytes(volume.bytes))): \(error)")
+            }
+            throw RunAbort(state: .error, message: Self.diskFullPrefix(error) + "checkout failed: \(error)")
         }
         var lines = ["checkout \(run.sha) (\(run.ref)): \(report.files) files, \(report.symlinks) symlinks in \(Units.format(ContinuousClock.now - started))"]
         if !report.unsafeSymlinks.isEmpty {
@@ -261,6 +264,15 @@ package struct RunDriver: Sendable {
         if let volume { lines.append("workspace: its own file system of \(Units.formatBytes(volume.bytes)) (workspace_quota)") }
         try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: files.root.appendingPathComponent("checkout.log"))
         return volume
+    }
+
+    /// `runner disk full: ` when `error` is the runner's own disk being full (the run is then retried once
+    /// there is space again, see `Scheduler.retryAfterDiskFull`), else nothing. A checkout that fills its
+    /// own workspace volume (a tree bigger than the quota) is the push's doing and says so instead.
+    static func diskFullPrefix(_ error: any Error) -> String {
+        let text = "\(error)"
+        guard text.contains("No space left on device") || text.contains("ENOSPC") else { return "" }
+        return RunState.runnerDiskFullPrefix + ": "
     }
 
     /// Mounts for the pipeline's `cache:` paths (or its image's default), keyed by repository and branch.

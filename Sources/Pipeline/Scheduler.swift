@@ -133,6 +133,7 @@ package actor Scheduler {
         for repo in (try? store.repos()) ?? [] { scan(repo) }
         reportUnreported()
         await retryAfterEngineLoss()
+        retryAfterDiskFull()
         pump()
     }
 
@@ -144,14 +145,33 @@ package actor Scheduler {
     /// suspension before the runs are queued, so two reconciliations cannot both retry a run.
     package func retryAfterEngineLoss() async {
         guard await environment.executor.isAvailable(), let waiting = try? store.runsAwaitingEngineRetry() else { return }
-        for id in waiting {
+        retryOnce(waiting, source: "engine-retry", why: "the container engine answers again")
+    }
+
+    /// Runs that ended `error: runner disk full` (their workspace could not be made) go again, once each, when
+    /// the runner home has space again (`retrySpace` free) — unless their ref has had a newer run since.
+    package func retryAfterDiskFull() {
+        guard Self.freeBytes(environment.home.root) >= Self.retrySpace, let waiting = try? store.runsAwaitingDiskRetry() else { return }
+        retryOnce(waiting, source: "disk-retry", why: "the runner home has space again")
+    }
+
+    static let retrySpace: Int64 = 16 << 20
+
+    private static func freeBytes(_ url: URL) -> Int64 {
+        var stats = statvfs()
+        guard statvfs(url.path, &stats) == 0 else { return 0 }
+        return Int64(stats.f_bavail) * Int64(stats.f_frsize)
+    }
+
+    private func retryOnce(_ ids: [Int64], source: String, why: String) {
+        for id in ids {
             do {
                 guard let run = try store.run(id: id),
                       let latest = try store.latestRun(repoID: run.repoID, ref: run.ref), latest.id == id else { continue }
-                let retry = try retry(runID: id, source: "engine-retry")
-                logger.notice("the container engine answers again: run queued once more", metadata: ["run": "\(retry.id)", "retry_of": "\(id)"])
+                let retry = try retry(runID: id, source: source)
+                logger.notice("\(why): run queued once more", metadata: ["run": "\(retry.id)", "retry_of": "\(id)"])
             } catch {
-                logger.error("cannot retry run \(id) after the engine came back: \(error)")
+                logger.error("cannot retry run \(id): \(error)")
             }
         }
     }
@@ -193,6 +213,17 @@ package actor Scheduler {
            let commit = try? git.resolve(update.newSHA) {
             update.newSHA = commit.hex
             result.sha = commit.hex
+        }
+        // The scan can see a moved ref before its hook reaches the daemon (and queues only commits the
+        // repository never had a run of): a hook or spooled push of the commit the scan just queued for this
+        // ref is that same push.
+        if source == "hook" || pushedAt != nil, let latest = try store.latestRun(repoID: repo.id, ref: update.ref),
+           latest.sha == update.newSHA, latest.source == "scan" {
+            try store.recordPush(repo: repo, update: update, source: source)
+            result.status = .skipped
+            result.runID = latest.id
+            result.message = "already has run \(latest.id) (found by the scan)"
+            return result
         }
         if let pushedAt {
             // A spooled push may already be known: the scan can queue its head before the spool is drained,

@@ -766,11 +766,22 @@ package final class RunStore: DeliveryQueue, Sendable {
     /// Runs that ended `error` because the engine stopped answering, that were not an engine retry
     /// themselves and have not been retried yet, finished within `within`; oldest first.
     package func runsAwaitingEngineRetry(within: TimeInterval = 24 * 3600, now: Date = Date()) throws -> [Int64] {
+        try runsAwaitingRetry(messagePrefix: RunState.engineUnavailablePrefix, within: within, now: now)
+    }
+
+    /// The same for runs that ended `error: runner disk full…` (retried with source `disk-retry`).
+    package func runsAwaitingDiskRetry(within: TimeInterval = 24 * 3600, now: Date = Date()) throws -> [Int64] {
+        try runsAwaitingRetry(messagePrefix: RunState.runnerDiskFullPrefix, within: within, now: now)
+    }
+
+    /// `error` runs whose message starts with `messagePrefix`, finished within `within`, that are not
+    /// themselves retries of such an error and have no retry yet.
+    private func runsAwaitingRetry(messagePrefix: String, within: TimeInterval, now: Date) throws -> [Int64] {
         try pool.read { db in
             try Int64.fetchAll(db, sql: """
-                SELECT id FROM runs r WHERE state = 'error' AND message LIKE ? AND source != 'engine-retry'
+                SELECT id FROM runs r WHERE state = 'error' AND message LIKE ? AND source NOT IN ('engine-retry', 'disk-retry')
                   AND finished_at >= ? AND NOT EXISTS (SELECT 1 FROM runs n WHERE n.retry_of = r.id) ORDER BY id
-                """, arguments: [RunState.engineUnavailablePrefix + "%", now.timeIntervalSince1970 - within])
+                """, arguments: [messagePrefix + "%", now.timeIntervalSince1970 - within])
         }
     }
 
@@ -792,11 +803,11 @@ package final class RunStore: DeliveryQueue, Sendable {
         }
     }
 
-    /// The newest run of a ref of a repo (any state): its id and commit.
-    package func latestRun(repoID: Int64, ref: String) throws -> (id: Int64, sha: String)? {
+    /// The newest run of a ref of a repo (any state): its id, commit and source.
+    package func latestRun(repoID: Int64, ref: String) throws -> (id: Int64, sha: String, source: String)? {
         try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT id, sha FROM runs WHERE repo_id = ? AND ref = ? ORDER BY id DESC LIMIT 1",
-                             arguments: [repoID, ref]).map { (id: $0["id"], sha: $0["sha"]) }
+            try Row.fetchOne(db, sql: "SELECT id, sha, source FROM runs WHERE repo_id = ? AND ref = ? ORDER BY id DESC LIMIT 1",
+                             arguments: [repoID, ref]).map { (id: $0["id"], sha: $0["sha"], source: $0["source"]) }
         }
     }
 

@@ -58,17 +58,73 @@ struct DiskFullTests {
         let push = try repo.push()
         #expect(push.status == 0, "a full runner never fails a push")
         #expect(pushbox.isDaemonRunning)
-        // Space returns: the scan finds the head that has no run and runs it.
+        // Space returns: the scan finds the head that has no run and runs it; or, when the store could record
+        // it but its workspace could not be made, that run ended `error: runner disk full…` and is retried once.
         try FileManager.default.removeItem(at: filler)
         let deadline = ContinuousClock.now + .seconds(60)
         var later: Run?
         while ContinuousClock.now < deadline {
-            later = try? pushbox.runs().first { $0.sha == laterSHA && $0.state.isFinished }
+            later = try? pushbox.runs().first { $0.sha == laterSHA && $0.state == .passed }
             if later != nil { break }
             Thread.sleep(forTimeInterval: 0.5)
         }
         #expect(later?.state == .passed, "\(push.output)\n\(pushbox.daemonOutput().suffix(2000))")
+        let errors = try pushbox.runs().filter { $0.sha == laterSHA && $0.state == .error }
+        for failed in errors {
+            #expect(failed.message?.hasPrefix("runner disk full: ") == true, "\(failed.message ?? "")")
+        }
+        if !errors.isEmpty {
+            #expect(later?.source == "disk-retry" && errors.map(\.id).contains(later?.retryOf ?? -1), "the run that could not start was retried once")
+        }
         #expect(try Self.integrity(pushbox.home) == "ok")
         #expect(try pushbox.runs().count >= 3)
+    }
+
+    @Test("a run whose workspace cannot be made on a full runner disk ends error: runner disk full, and runs once more when space is back")
+    func workspaceOnAFullDisk() throws {
+        let image = FileManager.default.temporaryDirectory.appendingPathComponent("pushbox-diskfull-\(UUID().uuidString).img")
+        var mounted: URL?
+        let pushbox = try DaemonFixture(config: "reconcile_every: 1s\n") { home in
+            let made = try Self.sh("truncate -s 48M '\(image.path)' && mkfs.ext4 -q -F '\(image.path)' && mount -o loop '\(image.path)' '\(home.path)'")
+            guard made.status == 0 else { throw FixtureError("cannot mount a small file system: \(made.output)") }
+            mounted = home
+        }
+        defer {
+            pushbox.stopDaemon()
+            pushbox.stopOrphanedEngine()
+            if let mounted { _ = try? Self.sh("umount '\(mounted.path)' || umount -l '\(mounted.path)'") }
+            try? FileManager.default.removeItem(at: image)
+        }
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", "steps:\n  - {name: ok, run: echo made it}\n")
+        let sha = try repo.commit("while nearly full")
+        // Leave about 1 MiB: enough for the store to record the push, not for the workspace's file system
+        // (mkfs writes a few MiB of metadata for the 10 GiB default quota).
+        var stats = statvfs()
+        #expect(statvfs(pushbox.home.path, &stats) == 0)
+        let available = Int64(stats.f_bavail) * Int64(stats.f_frsize)
+        let filler = pushbox.home.appendingPathComponent("filler")
+        #expect(try Self.sh("dd if=/dev/zero of='\(filler.path)' bs=1M count=\(available / (1 << 20) - 1) 2>&1; sync").status == 0)
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let failed = try pushbox.waitForRun(id)
+        #expect(failed.state == .error)
+        #expect(failed.message?.hasPrefix("runner disk full: cannot create the workspace (workspace_quota 10.0 GiB): ") == true, "\(failed.message ?? "")")
+        #expect(failed.message?.contains("No space left on device") == true)
+        Thread.sleep(forTimeInterval: 2.5)
+        #expect(try pushbox.runs().count == 1, "no retry while the disk is still full")
+
+        try FileManager.default.removeItem(at: filler)
+        let deadline = ContinuousClock.now + .seconds(60)
+        var retry: Run?
+        while ContinuousClock.now < deadline {
+            retry = try pushbox.runs().first { $0.retryOf == id && $0.state.isFinished }
+            if retry != nil { break }
+            Thread.sleep(forTimeInterval: 0.5)
+        }
+        #expect(retry?.state == .passed && retry?.source == "disk-retry" && retry?.sha == sha)
+        Thread.sleep(forTimeInterval: 2.5)
+        #expect(try pushbox.runs().count == 2, "retried once")
+        #expect(try pushbox.note(repo, sha)?.hasPrefix("pushbox: passed") == true)
     }
 }

@@ -163,6 +163,45 @@ struct HardeningTests {
         #expect(try request(["-X", "POST", "-H", "Authorization: Bearer \(token)", base + "/api/v1/runs/\(id)/retry"]).status == 200)
     }
 
+    @Test("symlinks committed in the pushed tree (/etc/shadow, ../../.. = the runner home): checkout, JUnit and artifacts never read through them")
+    func pushedSymlinks() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        // What `up` would reach from runs/<id>/workspace on the host: the runner home. Plant a JUnit file
+        // there with 77 passing tests; the store is there too.
+        let cases = String(repeating: "<testcase name=\"host\"/>", count: 77)
+        try Data("<testsuite name=\"host\">\(cases)</testsuite>".utf8).write(to: pushbox.home.appendingPathComponent("planted.xml"))
+        try FileManager.default.createSymbolicLink(atPath: repo.clone.appendingPathComponent("shadow").path, withDestinationPath: "/etc/shadow")
+        try FileManager.default.createSymbolicLink(atPath: repo.clone.appendingPathComponent("up").path, withDestinationPath: "../../..")
+        try repo.write(".pushbox.yml", """
+            artifacts: [shadow, up/pushbox.sqlite, "up/*.xml", "results/*"]
+            steps:
+              - name: test
+                run: |
+                  mkdir -p results
+                  echo '<testsuite name="own"><testcase name="a"/><testcase name="b"/></testsuite>' > results/own.xml
+                  echo "job sees: $(readlink shadow) $(readlink up)"
+                junit: "*/*.xml"
+            """)
+        let sha = try repo.commit("links out")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let run = try pushbox.waitForRun(id)
+        #expect(run.state == .passed, "\(run.message ?? "")")
+        #expect(pushbox.log(run: id, step: "test").contains("job sees: /etc/shadow ../../.."), "committed as links")
+        let checkout = try String(contentsOf: pushbox.home.appendingPathComponent("runs/\(id)/checkout.log"), encoding: .utf8)
+        #expect(checkout.contains("symlinks pointing outside the workspace (kept as links, never followed by the runner): "), "\(checkout)")
+        #expect(checkout.contains("shadow") && checkout.contains("up"))
+        #expect(run.steps[0].testsPassed == 2, "only the job's own JUnit file counts, not the planted 77: \(String(describing: run.steps[0].testsPassed))")
+        #expect(run.artifacts.map(\.path) == ["results/own.xml"], "\(run.artifacts)")
+        let kept = pushbox.home.appendingPathComponent("runs/\(id)/artifacts")
+        for path in ["shadow", "up", "up/pushbox.sqlite", "up/planted.xml"] {
+            #expect(!FileManager.default.fileExists(atPath: kept.appendingPathComponent(path).path), "\(path) was not kept")
+        }
+        let note = try pushbox.note(repo, sha) ?? ""
+        #expect(note.contains("2 passed") && !note.contains("77"), "\(note)")
+    }
+
     @Test("a workspace a killed daemon left mounted is released at the next start")
     func volumeAfterKill() throws {
         let pushbox = try DaemonFixture()
