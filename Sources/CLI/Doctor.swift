@@ -54,7 +54,7 @@ struct Doctor: AsyncParsableCommand {
             } else {
                 line(nil, "workspace quota", "none (workspace_quota: none): a job can fill the disk of \(home.root.path)")
             }
-            let nft = ["/usr/sbin/nft", "/sbin/nft"].contains { FileManager.default.isExecutableFile(atPath: $0) }
+            let nft = EgressNetwork.nftPath != nil
             line(nft && geteuid() == 0 ? true : false, "egress firewall",
                  nft && geteuid() == 0 ? "nft present: network: egress jobs are kept from the host and link-local addresses"
                                        : "network: egress jobs are refused: \(nft ? "not root" : "nft missing (apt-get install nftables)")")

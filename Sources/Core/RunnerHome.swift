@@ -38,6 +38,9 @@ package struct RunFiles: Sendable, Equatable {
     package var workspace: URL { root.appendingPathComponent("workspace") }
     /// The file system image behind `workspace` while the run executes (runner config `workspace_quota`).
     package var workspaceImage: URL { root.appendingPathComponent("workspace.img") }
+    /// Autofix attempts (`attempts/<n>/`), a volume like the workspace's while autofix works; the logs stay.
+    package var attempts: URL { root.appendingPathComponent("attempts") }
+    package var attemptsImage: URL { root.appendingPathComponent("attempts.img") }
     package var logs: URL { root.appendingPathComponent("logs") }
     package var metadata: URL { root.appendingPathComponent("metadata.json") }
     package var junit: URL { root.appendingPathComponent("junit") }

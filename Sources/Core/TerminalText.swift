@@ -1,28 +1,15 @@
-/// What a terminal shows for output that redraws itself (pure). Progress bars print `\r` to go back to the
-/// start of the line and write over it; the log keeps every byte, and what people read (the run page, the
-/// live view, the log tail the model sees) shows the line as the terminal would have left it.
+/// Output that redraws itself, as people read it (pure). Progress bars print `\r` to go back to the start of
+/// the line and draw it again; the log keeps every byte, and what people read (the run page, the live view,
+/// the log tail the model sees) shows the line's last drawing.
 package enum TerminalText {
-    /// One line (no `\n`) as a terminal leaves it: each `\r` returns to column 0 and the next text writes
-    /// over what is there, character by character; a trailing `\r` (a CRLF line end) is dropped. A line
-    /// with escape sequences (colours) keeps its last non-empty segment, since their characters take no
-    /// column.
+    /// One line (no `\n`): the text after its last `\r` that is not empty (a trailing `\r`, as in a CRLF line
+    /// end, is dropped). Deliberately not a terminal's overwrite, character by character: pieces written over
+    /// each other could spell out a masked secret that no single piece contains.
     package static func collapse(_ line: Substring) -> String {
         // Scalars, not Characters: "\r\n" is one Character in Swift.
         guard line.unicodeScalars.contains("\r") else { return String(line) }
-        var segments = line.unicodeScalars.split(separator: "\r", omittingEmptySubsequences: false).map(Substring.init)
-        while segments.count > 1, segments.last?.isEmpty == true { segments.removeLast() }
-        if segments.contains(where: { $0.unicodeScalars.contains("\u{1B}") }) {
-            return String(segments.last { !$0.isEmpty } ?? "")
-        }
-        var screen: [Character] = []
-        for segment in segments {
-            var column = 0
-            for character in segment {
-                if column < screen.count { screen[column] = character } else { screen.append(character) }
-                column += 1
-            }
-        }
-        return String(screen)
+        let segments = line.unicodeScalars.split(separator: "\r", omittingEmptySubsequences: true)
+        return segments.last.map { String(Substring($0)) } ?? ""
     }
 
     /// `collapse` applied to every line of `text`.

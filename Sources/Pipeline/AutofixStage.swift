@@ -67,18 +67,26 @@ extension RunDriver {
         } catch {
             logger.warning("cannot keep the autofix attempts' logs: \(error)")
         }
-        volume.release()
-        try? fm.moveItem(at: kept, to: attempts)
+        if let problem = volume.release() {
+            logger.error("the autofix attempts' volume is left behind: \(problem)")
+            try? fm.removeItem(at: kept)
+            return
+        }
+        do {
+            try fm.moveItem(at: kept, to: attempts)
+        } catch {
+            logger.warning("the autofix attempts' logs stay in \(kept.path): \(error)")
+        }
     }
 
     private func runFixer(_ fixer: any RunFixer, run: Run, repo: Repository, branch: String, spec: PipelineSpec,
                           setup: SandboxSetup, results: [StepResult], failedIndex: Int, files: RunFiles,
                           logger: Logger) async throws -> String {
         let fm = FileManager.default
-        let attempts = files.root.appendingPathComponent("attempts")
+        let attempts = files.attempts
         // The attempts' copies of the workspace, and the verification runs on them, get the run's quota too:
         // one volume for all attempts, whose logs are kept when the trees go.
-        let image = files.root.appendingPathComponent("attempts.img")
+        let image = files.attemptsImage
         let volume: WorkspaceVolume?
         if let quota = environment.workspaceQuota {
             volume = try WorkspaceVolume.create(at: attempts, image: image, bytes: quota)

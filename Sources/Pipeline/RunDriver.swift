@@ -92,6 +92,10 @@ package struct RunDriver: Sendable {
             if result.state != .passed, let volume, volume.isFull {
                 outcome.message = (outcome.message.map { $0 + "; " } ?? "")
                     + "the workspace is full (workspace_quota \(Units.formatBytes(volume.bytes)))"
+            } else if result.state != .passed, WorkspaceVolume.freeBytes(environment.home.root) < 16 << 20 {
+                // The volume's image could not grow: the job saw I/O errors, not its own quota.
+                outcome.message = (outcome.message.map { $0 + "; " } ?? "")
+                    + "the runner's disk (\(environment.home.root.path)) is full"
             }
             collectArtifacts(run, spec: pipeline.spec, passed: result.state == .passed, files: files, mounts: caches?.mounts ?? [],
                              logger: logger)
@@ -118,7 +122,9 @@ package struct RunDriver: Sendable {
         }
         if let caches { releaseCaches(caches, run: run, files: files, logger: logger) }
         // The workspace goes with the run (files worth keeping are `artifacts:`); a re-queued run checks out again.
-        WorkspaceVolume(mountPoint: files.workspace, image: files.workspaceImage, bytes: 0).release()
+        if let problem = WorkspaceVolume(mountPoint: files.workspace, image: files.workspaceImage, bytes: 0).release() {
+            logger.error("the run's workspace is left behind: \(problem)")
+        }
         // Infrastructure, not the push: an error while the engine does not answer says so, and the scheduler
         // runs the commit again once the engine is back.
         if outcome.state == .error, !Task.isCancelled, !(await environment.executor.isAvailable()) {

@@ -100,10 +100,11 @@ package actor Scheduler {
         }
         // Workspaces a killed daemon left mounted; a foreground `pushbox run` still running keeps its own.
         let store = self.store
-        let released = WorkspaceVolume.releaseLeftovers(home: environment.home) { id in
+        let leftovers = WorkspaceVolume.releaseLeftovers(home: environment.home) { id in
             (try? store.run(id: id))?.state == .running
         }
-        if !released.isEmpty { logger.notice("removed the workspaces interrupted runs left: \(released)") }
+        if !leftovers.released.isEmpty { logger.notice("removed the workspaces interrupted runs left: \(leftovers.released)") }
+        for problem in leftovers.problems { logger.error("a workspace an interrupted run left: \(problem)") }
         await reconcile()
         let every = environment.config.reconcileEvery
         reconcileTask = Task { [weak self] in
@@ -151,17 +152,11 @@ package actor Scheduler {
     /// Runs that ended `error: runner disk full` (their workspace could not be made) go again, once each, when
     /// the runner home has space again (`retrySpace` free) — unless their ref has had a newer run since.
     package func retryAfterDiskFull() {
-        guard Self.freeBytes(environment.home.root) >= Self.retrySpace, let waiting = try? store.runsAwaitingDiskRetry() else { return }
+        guard WorkspaceVolume.freeBytes(environment.home.root) >= Self.retrySpace, let waiting = try? store.runsAwaitingDiskRetry() else { return }
         retryOnce(waiting, source: "disk-retry", why: "the runner home has space again")
     }
 
     static let retrySpace: Int64 = 16 << 20
-
-    private static func freeBytes(_ url: URL) -> Int64 {
-        var stats = statvfs()
-        guard statvfs(url.path, &stats) == 0 else { return 0 }
-        return Int64(stats.f_bavail) * Int64(stats.f_frsize)
-    }
 
     private func retryOnce(_ ids: [Int64], source: String, why: String) {
         for id in ids {
@@ -229,7 +224,7 @@ package actor Scheduler {
             // A spooled push may already be known: the scan can queue its head before the spool is drained,
             // and a hook whose request got no answer spools a push the daemon may have recorded. A run of
             // this commit for a push received since is the one.
-            if let existing = try store.runOfPush(repoID: repo.id, ref: update.ref, sha: update.newSHA, since: pushedAt) {
+            if let existing = try store.runOfPush(repoID: repo.id, ref: update.ref, sha: update.newSHA, pushedAt: pushedAt) {
                 try store.recordPush(repo: repo, update: update, source: source)
                 result.status = .skipped
                 result.runID = existing

@@ -40,42 +40,70 @@ package struct WorkspaceVolume: Sendable {
 
     /// Whether the volume has (almost) no space left: how a failed step is told apart as a full workspace.
     package var isFull: Bool {
+        Self.freeBytes(mountPoint) < max(4 << 20, bytes / 200)
+    }
+
+    /// The bytes an unprivileged writer can still use on the file system holding `url` (0 when unknown).
+    package static func freeBytes(_ url: URL) -> Int64 {
         var stats = statvfs()
-        guard statvfs(mountPoint.path, &stats) == 0 else { return false }
-        let available = Int64(stats.f_bavail) * Int64(stats.f_frsize)
-        return available < max(4 << 20, bytes / 200)
+        guard statvfs(url.path, &stats) == 0 else { return 0 }
+        return Int64(stats.f_bavail) * Int64(stats.f_frsize)
     }
 
-    /// Unmounts the volume if mounted and deletes its image and the mount point.
-    package func release() {
-        if Self.isMountPoint(mountPoint) { _ = umount2(mountPoint.path, Int32(MNT_DETACH)) }
-        unlink(image.path)
-        if !Self.isMountPoint(mountPoint) { try? FileManager.default.removeItem(at: mountPoint) }
-    }
-
-    /// Releases the volumes a crashed daemon left in `home` (every `runs/<id>/workspace.img`), except those
-    /// of runs `inUse` says are still running (a foreground `pushbox run` in another process). Returns the ids.
+    /// Unmounts the volume if mounted and deletes its image and the mount point. Returns what went wrong, or
+    /// nil; when the unmount fails, the image and the mount point are left alone (nothing is deleted through
+    /// a file system that is still mounted).
     @discardableResult
-    package static func releaseLeftovers(home: RunnerHome, inUse: (Int64) -> Bool) -> [Int64] {
+    package func release() -> String? {
+        if Self.isMountPoint(mountPoint), umount2(mountPoint.path, Int32(MNT_DETACH)) != 0 {
+            return "cannot unmount \(mountPoint.path): \(String(cString: strerror(errno)))"
+        }
+        unlink(image.path)
+        do {
+            if FileManager.default.fileExists(atPath: mountPoint.path) { try FileManager.default.removeItem(at: mountPoint) }
+        } catch {
+            return "cannot remove \(mountPoint.path): \(error)"
+        }
+        return nil
+    }
+
+    /// The volumes of a run: its workspace, and the one its autofix attempts share.
+    package static func volumes(of files: RunFiles) -> [WorkspaceVolume] {
+        [WorkspaceVolume(mountPoint: files.workspace, image: files.workspaceImage, bytes: 0),
+         WorkspaceVolume(mountPoint: files.attempts, image: files.attemptsImage, bytes: 0)]
+    }
+
+    /// Releases the volumes a crashed daemon left in `home` (each run's workspace and attempts volume, and
+    /// the daemon's probe), except those of runs `inUse` says are still running (a foreground `pushbox run`
+    /// in another process). Returns the ids of the runs released and the problems met.
+    @discardableResult
+    package static func releaseLeftovers(home: RunnerHome, inUse: (Int64) -> Bool) -> (released: [Int64], problems: [String]) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: home.runs.path)) ?? []
-        var released: [Int64] = []
+        var released: [Int64] = [], problems: [String] = []
         for name in names {
+            if name.hasPrefix(".volume-probe-") {
+                let probe = home.runs.appendingPathComponent(name)
+                if let problem = WorkspaceVolume(mountPoint: probe.appendingPathComponent("mnt"), image: probe.appendingPathComponent("probe.img"), bytes: 0).release() {
+                    problems.append(problem)
+                } else {
+                    try? FileManager.default.removeItem(at: probe)
+                }
+                continue
+            }
             guard let id = Int64(name) else { continue }
-            let files = home.run(id)
-            let volume = WorkspaceVolume(mountPoint: files.workspace, image: files.workspaceImage, bytes: 0)
-            guard FileManager.default.fileExists(atPath: volume.image.path) || isMountPoint(volume.mountPoint),
-                  !inUse(id) else { continue }
-            volume.release()
+            let left = volumes(of: home.run(id)).filter { FileManager.default.fileExists(atPath: $0.image.path) || isMountPoint($0.mountPoint) }
+            guard !left.isEmpty, !inUse(id) else { continue }
+            problems += left.compactMap { $0.release() }
             released.append(id)
         }
-        return released.sorted()
+        return (released.sorted(), problems)
     }
 
     /// Whether volumes can be made here: root, the tools present, and a loop mount that works. What is
     /// wrong otherwise, in words.
     package static func probe(in directory: URL) -> String? {
         guard geteuid() == 0 else { return "the daemon does not run as root (loop mounts need it)" }
-        let scratch = directory.appendingPathComponent(".volume-probe-\(getpid())")
+        let scratch = directory.appendingPathComponent(".volume-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do {
             let volume = try create(at: scratch.appendingPathComponent("mnt"), image: scratch.appendingPathComponent("probe.img"),
                                     bytes: 16 << 20)

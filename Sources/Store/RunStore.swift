@@ -351,24 +351,28 @@ package final class RunStore: DeliveryQueue, Sendable {
         }
     }
 
-    /// A run of `sha` on `ref` for a push received at or after `since` (the push itself, or a scan that
-    /// found its head later), or nil.
-    package func runOfPush(repoID: Int64, ref: String, sha: String, since: Date) throws -> Int64? {
+    /// A run of `sha` on `ref` for a push received after the ref's last push of another commit before
+    /// `pushedAt` (the push itself, recorded before the daemon could answer, or the scan finding its head,
+    /// even a moment before the hook took its time), or nil.
+    package func runOfPush(repoID: Int64, ref: String, sha: String, pushedAt: Date) throws -> Int64? {
         try pool.read { db in
             try Int64.fetchOne(db, sql: """
                 SELECT runs.id FROM runs JOIN pushes ON pushes.id = runs.push_id
-                WHERE runs.repo_id = ? AND runs.ref = ? AND runs.sha = ? AND pushes.received_at >= ?
+                WHERE runs.repo_id = ? AND runs.ref = ? AND runs.sha = ?
+                  AND pushes.received_at > COALESCE((SELECT MAX(received_at) FROM pushes
+                      WHERE repo_id = ? AND ref = ? AND new_sha != ? AND received_at < ?), 0)
                 ORDER BY runs.id LIMIT 1
-                """, arguments: [repoID, ref, sha, since.timeIntervalSince1970])
+                """, arguments: [repoID, ref, sha, repoID, ref, sha, pushedAt.timeIntervalSince1970])
         }
     }
 
-    /// The first run of `ref` for a push of another commit received after `after`, or nil.
+    /// The first run of `ref` for a push of another commit received after `after` (retries, which are no
+    /// pushes, do not count), or nil.
     package func firstRunPushed(repoID: Int64, ref: String, otherThan sha: String, after: Date) throws -> Int64? {
         try pool.read { db in
             try Int64.fetchOne(db, sql: """
                 SELECT runs.id FROM runs JOIN pushes ON pushes.id = runs.push_id
-                WHERE runs.repo_id = ? AND runs.ref = ? AND runs.sha != ? AND pushes.received_at > ?
+                WHERE runs.repo_id = ? AND runs.ref = ? AND runs.sha != ? AND pushes.received_at > ? AND runs.retry_of IS NULL
                 ORDER BY pushes.received_at, runs.id LIMIT 1
                 """, arguments: [repoID, ref, sha, after.timeIntervalSince1970])
         }

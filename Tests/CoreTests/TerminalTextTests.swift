@@ -1,17 +1,18 @@
 import Core
 import Testing
 
-@Suite("TerminalText: carriage returns as a terminal shows them")
+@Suite("TerminalText: a redrawn line shows its last drawing")
 struct TerminalTextTests {
-    @Test("progress bars keep their last state; shorter text leaves the rest; CRLF and plain lines unchanged", arguments: [
+    @Test("progress bars keep their last drawing; CRLF and plain lines unchanged; pieces are never combined", arguments: [
         ("plain line", "plain line"),
         ("windows line\r", "windows line"),
         ("\rprogress  1%\rprogress 50%\rprogress 100%", "progress 100%"),
-        ("downloading 10/10\rdone", "doneloading 10/10"),
+        ("downloading 10/10\rdone", "done"),
+        ("xxxxET\rSECR", "SECR"),
         ("[=====     ]\r[==========]\r", "[==========]"),
         ("\r\r\r", ""),
         ("a\r\u{1B}[32mgreen\u{1B}[0m\r", "\u{1B}[32mgreen\u{1B}[0m"),
-        ("héllo\rH", "Héllo"),
+        ("héllo\rH", "H"),
     ])
     func collapse(input: String, shown: String) {
         #expect(TerminalText.collapse(Substring(input)) == shown)

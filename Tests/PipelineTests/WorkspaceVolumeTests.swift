@@ -69,12 +69,20 @@ struct WorkspaceVolumeTests {
         defer { directory.remove() }
         let home = RunnerHome(root: directory.url("home"))
         let left = try WorkspaceVolume.create(at: home.run(3).workspace, image: home.run(3).workspaceImage, bytes: 16 << 20)
+        let leftAttempts = try WorkspaceVolume.create(at: home.run(3).attempts, image: home.run(3).attemptsImage, bytes: 16 << 20)
+        let onlyAttempts = try WorkspaceVolume.create(at: home.run(6).attempts, image: home.run(6).attemptsImage, bytes: 16 << 20)
         let inUse = try WorkspaceVolume.create(at: home.run(4).workspace, image: home.run(4).workspaceImage, bytes: 16 << 20)
-        defer { inUse.release(); left.release() }
+        let probe = home.runs.appendingPathComponent(".volume-probe-99-1")
+        let probeVolume = try WorkspaceVolume.create(at: probe.appendingPathComponent("mnt"), image: probe.appendingPathComponent("probe.img"), bytes: 16 << 20)
+        defer { for volume in [inUse, left, leftAttempts, onlyAttempts, probeVolume] { volume.release() } }
         try FileManager.default.createDirectory(at: home.run(5).workspace, withIntermediateDirectories: true)  // a plain one: not a volume
-        let released = WorkspaceVolume.releaseLeftovers(home: home) { $0 == 4 }
-        #expect(released == [3])
-        #expect(!Self.mounted(home.run(3).workspace) && !FileManager.default.fileExists(atPath: home.run(3).workspaceImage.path))
+        let leftovers = WorkspaceVolume.releaseLeftovers(home: home) { $0 == 4 }
+        #expect(leftovers.released == [3, 6])
+        #expect(leftovers.problems.isEmpty)
+        for volume in [left, leftAttempts, onlyAttempts, probeVolume] {
+            #expect(!Self.mounted(volume.mountPoint) && !FileManager.default.fileExists(atPath: volume.image.path), "\(volume.mountPoint.path)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: probe.path))
         #expect(Self.mounted(home.run(4).workspace))
         #expect(FileManager.default.fileExists(atPath: home.run(5).workspace.path))
     }

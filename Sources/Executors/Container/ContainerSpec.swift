@@ -38,6 +38,12 @@ package enum ContainerSpec {
         }
     }
 
+    /// An egress container has no IPv6 at all: its network is IPv4 only, and a link-local IPv6 address would
+    /// reach the host's services around the firewall (which matches the network's IPv4 subnet).
+    static func sysctls(_ mode: NetworkMode) -> [String: String]? {
+        mode == .egress ? ["net.ipv6.conf.all.disable_ipv6": "1", "net.ipv6.conf.default.disable_ipv6": "1"] : nil
+    }
+
     package static func createBody(for run: RunSpec, command: [String] = keepAliveCommand, engine: EngineFlavor) -> Data {
         let memory = run.resources.memoryBytes
         let body = CreateBody(
@@ -63,7 +69,8 @@ package enum ContainerSpec {
                 memorySwap: memory,
                 nanoCpus: Int64((run.resources.cpus * 1e9).rounded()),
                 pidsLimit: Int64(run.resources.pids),
-                initProcess: true))
+                initProcess: true,
+                sysctls: sysctls(run.network)))
         return encode(body)
     }
 
@@ -163,11 +170,12 @@ private struct HostConfig: Encodable {
     var nanoCpus: Int64
     var pidsLimit: Int64
     var initProcess: Bool
+    var sysctls: [String: String]?
 
     enum CodingKeys: String, CodingKey {
         case binds = "Binds", networkMode = "NetworkMode", readonlyRootfs = "ReadonlyRootfs", tmpfs = "Tmpfs"
         case capDrop = "CapDrop", securityOpt = "SecurityOpt", memory = "Memory", memorySwap = "MemorySwap"
-        case nanoCpus = "NanoCpus", pidsLimit = "PidsLimit", initProcess = "Init"
+        case nanoCpus = "NanoCpus", pidsLimit = "PidsLimit", initProcess = "Init", sysctls = "Sysctls"
     }
 }
 

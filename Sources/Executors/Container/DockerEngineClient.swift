@@ -45,7 +45,7 @@ package struct ImageSummary: Sendable, Equatable {
     package var size: Int64 = 0
 }
 
-/// How an exec'd process stands (`GET /exec/{id}/json`).
+/// A network as `GET /networks/{name}` describes it: its IPAM subnets and their gateways.
 package struct NetworkSummary: Sendable, Equatable {
     package struct Subnet: Sendable, Equatable {
         package var subnet: String
@@ -59,6 +59,7 @@ package struct NetworkSummary: Sendable, Equatable {
     package var subnets: [Subnet]
 }
 
+/// How an exec'd process stands (`GET /exec/{id}/json`).
 package struct ExecState: Sendable, Equatable {
     package var running: Bool
     package var exitCode: Int32?
