@@ -121,10 +121,6 @@ package struct RunDriver: Sendable {
             outcome = (Task.isCancelled ? .canceled : .error, Task.isCancelled ? "canceled" : "\(error)")
         }
         if let caches { releaseCaches(caches, run: run, files: files, logger: logger) }
-        // The workspace goes with the run (files worth keeping are `artifacts:`); a re-queued run checks out again.
-        if let problem = WorkspaceVolume(mountPoint: files.workspace, image: files.workspaceImage, bytes: 0).release() {
-            logger.error("the run's workspace is left behind: \(problem)")
-        }
         // Infrastructure, not the push: an error while the engine does not answer says so, and the scheduler
         // runs the commit again once the engine is back.
         if outcome.state == .error, !Task.isCancelled, !(await environment.executor.isAvailable()) {
@@ -133,6 +129,7 @@ package struct RunDriver: Sendable {
         }
         if Task.isCancelled && outcome.state != .canceled { outcome = (.canceled, "canceled") }
         if outcome.state == .canceled, await shuttingDown() {
+            releaseWorkspace(files, logger: logger)
             try? store.requeue(runID: run.id, message: "interrupted by a daemon shutdown; queued again")
             logger.notice("run put back in the queue for the next start")
             return (try? store.run(id: run.id)) ?? run
@@ -147,7 +144,16 @@ package struct RunDriver: Sendable {
             try? store.markReported(runID: run.id)
         }
         logger.info("run finished", metadata: ["state": "\(finished.state.rawValue)"])
+        releaseWorkspace(files, logger: logger)
         return finished
+    }
+
+    /// The workspace goes with the run (files worth keeping are `artifacts:`); after the run is reported, so
+    /// its outcome is not held up. A daemon that dies first leaves it to `WorkspaceVolume.releaseLeftovers`.
+    private func releaseWorkspace(_ files: RunFiles, logger: Logger) {
+        if let problem = WorkspaceVolume(mountPoint: files.workspace, image: files.workspaceImage, bytes: 0).release() {
+            logger.error("the run's workspace is left behind: \(problem)")
+        }
     }
 
     /// Records the run's end in the store. When that fails (a full disk: "database or disk is full"), it

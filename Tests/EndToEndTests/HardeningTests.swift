@@ -6,6 +6,20 @@ import TestSupport
 /// Container hardening, asserted from inside real jobs pushed through the real daemon.
 @Suite("container hardening", .serialized)
 struct HardeningTests {
+    /// Whether `condition` holds within `seconds` (a run's workspace is released just after it is reported).
+    static func eventually(_ seconds: Double = 15, _ condition: () -> Bool) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while !condition() {
+            guard Date() < deadline else { return false }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        return true
+    }
+
+    static func mountTable() -> String {
+        (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+    }
+
     @Test("only lo, not root, read-only /, writable workspace and tmp, no capabilities")
     func lockedDown() throws {
         let pushbox = try DaemonFixture()
@@ -36,7 +50,7 @@ struct HardeningTests {
         #expect(log.contains("capeff: 0000000000000000"))
         #expect(log.contains("nonewprivs: 1"))
         // The workspace went with the run: nothing of it is left on the host.
-        #expect(!FileManager.default.fileExists(atPath: pushbox.home.appendingPathComponent("runs/\(id)/workspace").path))
+        #expect(Self.eventually { !FileManager.default.fileExists(atPath: pushbox.home.appendingPathComponent("runs/\(id)/workspace").path) })
         #expect(!FileManager.default.fileExists(atPath: pushbox.home.appendingPathComponent("runs/\(id)/workspace.img").path))
     }
 
@@ -64,8 +78,7 @@ struct HardeningTests {
         let size = log.split(separator: "\n").first { $0.hasPrefix("size: ") }.flatMap { Int($0.dropFirst(6).split(separator: " ")[0]) } ?? 0
         #expect(size > 50_000 && size <= 65_536, "the job sees a file system of the quota's size: \(log)")
         #expect(log.contains("nosuid") && log.contains("nodev"))
-        let after = try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
-        #expect(!after.contains(workspace), "the volume is unmounted")
+        #expect(Self.eventually { !Self.mountTable().contains(workspace) }, "the volume is unmounted")
         #expect(!FileManager.default.fileExists(atPath: workspace + ".img"))
         #expect(try pushbox.note(repo, run.sha)?.contains("the workspace is full") == true)
 
@@ -240,7 +253,7 @@ struct HardeningTests {
         #expect(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8).contains(workspace))
         try pushbox.startDaemon()
         #expect(try pushbox.waitForRun(id).state == .passed)
-        #expect(!(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8).contains(pushbox.home.path + "/runs/")))
+        #expect(Self.eventually { !Self.mountTable().contains(pushbox.home.path + "/runs/") })
         #expect(!FileManager.default.fileExists(atPath: workspace + ".img"))
         #expect(pushbox.daemonOutput().contains("removed the workspaces interrupted runs left: [\(id)]"), "\(pushbox.daemonOutput().suffix(3000))")
     }
