@@ -28,9 +28,12 @@ package enum NoteFormatter {
         lines += run.vms.map(\.noteLine)
         if let superseded = run.supersededBy {
             lines.append("superseded by run \(superseded)")
-        } else if [.error, .canceled, .failed].contains(run.state), let message = run.message {
-            // A message can span lines (a parse error with a hint); keep the note's line structure. A failed
-            // run has one only when there is more to say than its steps (a full workspace, a VM's failure).
+        } else if run.state == .failed, let message = run.message, let hint = message.range(of: "; ") {
+            // A failed run's message starts with what its step lines say already; what the runner found
+            // out besides (a full workspace, a full runner disk) follows after "; ".
+            lines.append("failed: \(message[hint.upperBound...])")
+        } else if run.state == .error || run.state == .canceled, let message = run.message {
+            // A message can span lines (a parse error with a hint); keep the note's line structure.
             let body = message.split(separator: "\n", omittingEmptySubsequences: false)
             lines.append("\(run.state.rawValue): \(body.first ?? "")")
             lines += body.dropFirst().map { "  \($0)" }

@@ -63,3 +63,21 @@ struct NoteVMTests {
         #expect(run.logSections.map(\.title) == ["step build", "vm linux-x86_64", "vm linux-x86_64 (autofix)"])
     }
 }
+
+@Suite("note: what a failed run's message adds")
+struct NoteFailedMessageTests {
+    static func failed(_ message: String?) -> String {
+        var run = Run(id: 5, repoID: 1, repoName: "app", ref: "refs/heads/main", sha: String(repeating: "c", count: 40), state: .failed)
+        run.steps = [StepResult(position: 0, name: "fill", command: "dd …", state: .failed, exitCode: 1)]
+        run.message = message
+        return NoteFormatter.format(run, baseURL: "http://127.0.0.1:7070")
+    }
+
+    @Test("only what follows the step's own failure is added: a full workspace, a full runner disk")
+    func hints() {
+        #expect(!Self.failed("step fill failed (exit 1)").contains("failed: "), "the step line says it already")
+        #expect(!Self.failed(nil).contains("failed: "))
+        #expect(Self.failed("step fill failed (exit 1); the workspace is full (workspace_quota 64.0 MiB)")
+            .hasSuffix("step fill: failed (exit 1)\nfailed: the workspace is full (workspace_quota 64.0 MiB)\n"))
+    }
+}
