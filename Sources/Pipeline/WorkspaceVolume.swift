@@ -7,8 +7,9 @@ import Foundation
 /// disk only holds what the job really wrote (the image is sparse and mounted with `discard`).
 ///
 /// Contract: `create` leaves an empty, mounted workspace or throws (nothing mounted, no image left);
-/// `release` unmounts (lazily, so a process still inside cannot keep it) and deletes the image and the
-/// directory, and is safe to call on a plain directory or on what a crashed daemon left. Needs root (mount).
+/// `release` deletes what the volume holds (never following a link), unmounts it (lazily, so a process still
+/// inside cannot keep it) and deletes the image and the directory; it is safe to call on a plain directory
+/// or on what a crashed daemon left. Needs root (mount).
 package struct WorkspaceVolume: Sendable {
     package let mountPoint: URL
     package let image: URL
@@ -50,9 +51,9 @@ package struct WorkspaceVolume: Sendable {
         return Int64(stats.f_bavail) * Int64(stats.f_frsize)
     }
 
-    /// Unmounts the volume if mounted and deletes its image and the mount point. Returns what went wrong, or
-    /// nil; when the unmount fails, the image and the mount point are left alone (nothing is deleted through
-    /// a file system that is still mounted).
+    /// Empties and unmounts the volume if mounted, then deletes its image and the mount point. Returns what
+    /// went wrong, or nil; when the unmount fails, the image and the mount point are left alone (the image of
+    /// a file system still mounted is never unlinked under it).
     @discardableResult
     package func release() -> String? {
         if Self.isMountPoint(mountPoint) {
