@@ -83,6 +83,22 @@ struct HostileInputTests {
         #expect(try HTTPGet.fetch("http://127.0.0.1:\(pushbox.port)/runs/\(id)").status == 200)
     }
 
+    @Test("a 50 MB .pushbox.yml is an error run that says why, read no further than its object header")
+    func hugePipelineFile() throws {
+        let pushbox = try DaemonFixture()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        let padding = String(repeating: "# padding padding padding padding padding padding\n", count: 1_000_000)
+        try repo.write(".pushbox.yml", "steps: [make]\n" + padding)
+        let sha = try repo.commit("a 50 MB pipeline")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let run = try pushbox.waitForRun(id)
+        #expect(run.state == .error)
+        #expect(run.message?.contains(".pushbox.yml is \(14 + padding.utf8.count) bytes, more than the limit of 1048576") == true, "\(run.message ?? "")")
+        #expect(try pushbox.note(repo, sha)?.contains("more than the limit of 1048576") == true)
+        #expect(pushbox.isDaemonRunning)
+    }
+
     @Test("a 2 GiB file in the pushed tree arrives whole in the job's workspace")
     func twoGigabyteFile() throws {
         let pushbox = try DaemonFixture()
