@@ -82,9 +82,9 @@ package struct WorkspaceVolume: Sendable {
          WorkspaceVolume(mountPoint: files.attempts, image: files.attemptsImage, bytes: 0)]
     }
 
-    /// Releases the volumes a crashed daemon left in `home` (each run's workspace and attempts volume, and
-    /// the daemon's probe), except those of runs `inUse` says are still running (a foreground `pushbox run`
-    /// in another process). Returns the ids of the runs released and the problems met.
+    /// Releases what a crashed daemon left in `home` (each run's workspace, volume or not, its attempts
+    /// volume, and the daemon's probe), except for runs `inUse` says are still running (a foreground
+    /// `pushbox run` in another process). Returns the ids of the runs released and the problems met.
     @discardableResult
     package static func releaseLeftovers(home: RunnerHome, inUse: (Int64) -> Bool) -> (released: [Int64], problems: [String]) {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: home.runs.path)) ?? []
@@ -100,7 +100,12 @@ package struct WorkspaceVolume: Sendable {
                 continue
             }
             guard let id = Int64(name) else { continue }
-            let left = volumes(of: home.run(id)).filter { FileManager.default.fileExists(atPath: $0.image.path) || isMountPoint($0.mountPoint) }
+            // Any workspace (a plain one, or what a release cut short left), but only the attempts' volume:
+            // a plain attempts directory holds the logs autofix keeps.
+            let left = volumes(of: home.run(id)).filter { volume in
+                FileManager.default.fileExists(atPath: volume.image.path) || isMountPoint(volume.mountPoint)
+                    || (volume.mountPoint == home.run(id).workspace && FileManager.default.fileExists(atPath: volume.mountPoint.path))
+            }
             guard !left.isEmpty, !inUse(id) else { continue }
             problems += left.compactMap { $0.release() }
             released.append(id)

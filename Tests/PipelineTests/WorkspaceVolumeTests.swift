@@ -75,16 +75,20 @@ struct WorkspaceVolumeTests {
         let probe = home.runs.appendingPathComponent(".volume-probe-99-1")
         let probeVolume = try WorkspaceVolume.create(at: probe.appendingPathComponent("mnt"), image: probe.appendingPathComponent("probe.img"), bytes: 16 << 20)
         defer { for volume in [inUse, left, leftAttempts, onlyAttempts, probeVolume] { volume.release() } }
-        try FileManager.default.createDirectory(at: home.run(5).workspace, withIntermediateDirectories: true)  // a plain one: not a volume
+        // A plain workspace (a release cut short), and a plain attempts directory (kept logs, not a leftover).
+        try FileManager.default.createDirectory(at: home.run(5).workspace, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: home.run(7).attempts.appendingPathComponent("1"), withIntermediateDirectories: true)
+        try Data("log\n".utf8).write(to: home.run(7).attempts.appendingPathComponent("1/command.log"))
         let leftovers = WorkspaceVolume.releaseLeftovers(home: home) { $0 == 4 }
-        #expect(leftovers.released == [3, 6])
+        #expect(leftovers.released == [3, 5, 6])
         #expect(leftovers.problems.isEmpty)
         for volume in [left, leftAttempts, onlyAttempts, probeVolume] {
             #expect(!Self.mounted(volume.mountPoint) && !FileManager.default.fileExists(atPath: volume.image.path), "\(volume.mountPoint.path)")
         }
         #expect(!FileManager.default.fileExists(atPath: probe.path))
         #expect(Self.mounted(home.run(4).workspace))
-        #expect(FileManager.default.fileExists(atPath: home.run(5).workspace.path))
+        #expect(!FileManager.default.fileExists(atPath: home.run(5).workspace.path))
+        #expect(FileManager.default.fileExists(atPath: home.run(7).attempts.appendingPathComponent("1/command.log").path), "autofix logs stay")
     }
 
     @Test("a volume that cannot be made throws and leaves nothing behind")
