@@ -223,7 +223,7 @@ package actor Scheduler {
         if let pushedAt {
             // A spooled push may already be known: the scan can queue its head before the spool is drained,
             // and a hook whose request got no answer spools a push the daemon may have recorded. A run of
-            // this commit for a push received since is the one.
+            // this commit pushed after the ref's previous push of another commit is the one.
             if let existing = try store.runOfPush(repoID: repo.id, ref: update.ref, sha: update.newSHA, pushedAt: pushedAt) {
                 try store.recordPush(repo: repo, update: update, source: source)
                 result.status = .skipped
