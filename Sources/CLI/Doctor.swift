@@ -54,10 +54,10 @@ struct Doctor: AsyncParsableCommand {
             } else {
                 line(nil, "workspace quota", "none (workspace_quota: none): a job can fill the disk of \(home.root.path)")
             }
-            let nft = EgressNetwork.nftPath != nil
-            line(nft && geteuid() == 0 ? true : false, "egress firewall",
-                 nft && geteuid() == 0 ? "nft present: network: egress jobs are kept from the host and link-local addresses"
-                                       : "network: egress jobs are refused: \(nft ? "not root" : "nft missing (apt-get install nftables)")")
+            let nft = EgressNetwork.nftPath != nil, firewall = nft && geteuid() == 0
+            line(firewall, "egress firewall",
+                 firewall ? "nft present: network: egress jobs are kept from the host and link-local addresses"
+                          : "network: egress jobs are refused: \(nft ? "not root" : "nft missing (apt-get install nftables)")")
             let daemon = await DaemonClient(home: home).isRunning()
             line(daemon ? true : nil, "daemon", daemon ? "running on \(home.socket.path)" : "not running (pushbox serve)")
             line(nil, "KVM", FileManager.default.fileExists(atPath: "/dev/kvm")

@@ -89,13 +89,8 @@ package struct RunDriver: Sendable {
             let result = try await runSteps(run, spec: pipeline.spec, files: files, mounts: caches?.mounts ?? [],
                                             times: &times, logger: logger)
             outcome = (result.state, result.message)
-            if result.state != .passed, let volume, volume.isFull {
-                outcome.message = (outcome.message.map { $0 + "; " } ?? "")
-                    + "the workspace is full (workspace_quota \(Units.formatBytes(volume.bytes)))"
-            } else if result.state != .passed, WorkspaceVolume.freeBytes(environment.home.root) < 16 << 20 {
-                // The volume's image could not grow: the job saw I/O errors, not its own quota.
-                outcome.message = (outcome.message.map { $0 + "; " } ?? "")
-                    + "the runner's disk (\(environment.home.root.path)) is full"
+            if result.state != .passed, let full = fullDisk(volume) {
+                outcome.message = [outcome.message, full].compactMap { $0 }.joined(separator: "; ")
             }
             collectArtifacts(run, spec: pipeline.spec, passed: result.state == .passed, files: files, mounts: caches?.mounts ?? [],
                              logger: logger)
@@ -148,10 +143,18 @@ package struct RunDriver: Sendable {
         return finished
     }
 
+    /// Which disk a run that did not pass found full, if any: its own workspace (the quota), or the runner's
+    /// (the volume's image could not grow, so the job saw I/O errors rather than its quota).
+    private func fullDisk(_ volume: WorkspaceVolume?) -> String? {
+        if let volume, volume.isFull { return "the workspace is full (workspace_quota \(Units.formatBytes(volume.bytes)))" }
+        if WorkspaceVolume.freeBytes(environment.home.root) < Scheduler.retrySpace { return "the runner's disk (\(environment.home.root.path)) is full" }
+        return nil
+    }
+
     /// The workspace goes with the run (files worth keeping are `artifacts:`); after the run is reported, so
     /// its outcome is not held up. A daemon that dies first leaves it to `WorkspaceVolume.releaseLeftovers`.
     private func releaseWorkspace(_ files: RunFiles, logger: Logger) {
-        if let problem = WorkspaceVolume(mountPoint: files.workspace, image: files.workspaceImage, bytes: 0).release() {
+        if let problem = WorkspaceVolume.workspace(of: files).release() {
             logger.error("the run's workspace is left behind: \(problem)")
         }
     }
@@ -248,7 +251,7 @@ package struct RunDriver: Sendable {
                 throw RunAbort(state: .error, message: Self.diskFullPrefix(error) + "cannot create the workspace (workspace_quota \(Units.formatBytes(quota))): \(error)")
             }
         } else {
-            WorkspaceVolume(mountPoint: files.workspace, image: files.workspaceImage, bytes: 0).release()
+            WorkspaceVolume.workspace(of: files).release()
         }
         try? fm.removeItem(at: files.logs)
         try fm.createDirectory(at: files.logs, withIntermediateDirectories: true)

@@ -76,10 +76,19 @@ package struct WorkspaceVolume: Sendable {
         return nil
     }
 
-    /// The volumes of a run: its workspace, and the one its autofix attempts share.
-    package static func volumes(of files: RunFiles) -> [WorkspaceVolume] {
-        [WorkspaceVolume(mountPoint: files.workspace, image: files.workspaceImage, bytes: 0),
-         WorkspaceVolume(mountPoint: files.attempts, image: files.attemptsImage, bytes: 0)]
+    /// A run's workspace volume (or plain workspace), to release.
+    package static func workspace(of files: RunFiles) -> WorkspaceVolume {
+        WorkspaceVolume(mountPoint: files.workspace, image: files.workspaceImage, bytes: 0)
+    }
+
+    /// The volume a run's autofix attempts share, to release.
+    package static func attempts(of files: RunFiles) -> WorkspaceVolume {
+        WorkspaceVolume(mountPoint: files.attempts, image: files.attemptsImage, bytes: 0)
+    }
+
+    /// The volume `probe` makes in its scratch directory.
+    private static func probeVolume(_ scratch: URL, bytes: Int64 = 0) -> WorkspaceVolume {
+        WorkspaceVolume(mountPoint: scratch.appendingPathComponent("mnt"), image: scratch.appendingPathComponent("probe.img"), bytes: bytes)
     }
 
     /// Releases what a crashed daemon left in `home` (each run's workspace, volume or not, its attempts
@@ -92,7 +101,7 @@ package struct WorkspaceVolume: Sendable {
         for name in names {
             if name.hasPrefix(".volume-probe-") {
                 let probe = home.runs.appendingPathComponent(name)
-                if let problem = WorkspaceVolume(mountPoint: probe.appendingPathComponent("mnt"), image: probe.appendingPathComponent("probe.img"), bytes: 0).release() {
+                if let problem = probeVolume(probe).release() {
                     problems.append(problem)
                 } else {
                     try? FileManager.default.removeItem(at: probe)
@@ -102,9 +111,10 @@ package struct WorkspaceVolume: Sendable {
             guard let id = Int64(name) else { continue }
             // Any workspace (a plain one, or what a release cut short left), but only the attempts' volume:
             // a plain attempts directory holds the logs autofix keeps.
-            let left = volumes(of: home.run(id)).filter { volume in
+            let files = home.run(id)
+            let left = [workspace(of: files), attempts(of: files)].filter { volume in
                 FileManager.default.fileExists(atPath: volume.image.path) || isMountPoint(volume.mountPoint)
-                    || (volume.mountPoint == home.run(id).workspace && FileManager.default.fileExists(atPath: volume.mountPoint.path))
+                    || (volume.mountPoint == files.workspace && FileManager.default.fileExists(atPath: volume.mountPoint.path))
             }
             guard !left.isEmpty, !inUse(id) else { continue }
             problems += left.compactMap { $0.release() }
@@ -119,8 +129,8 @@ package struct WorkspaceVolume: Sendable {
         guard geteuid() == 0 else { return "the daemon does not run as root (loop mounts need it)" }
         let scratch = directory.appendingPathComponent(".volume-probe-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         do {
-            let volume = try create(at: scratch.appendingPathComponent("mnt"), image: scratch.appendingPathComponent("probe.img"),
-                                    bytes: 16 << 20)
+            let made = probeVolume(scratch, bytes: 16 << 20)
+            let volume = try create(at: made.mountPoint, image: made.image, bytes: made.bytes)
             volume.release()
             try? FileManager.default.removeItem(at: scratch)
             return nil

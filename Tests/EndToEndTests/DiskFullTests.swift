@@ -17,8 +17,9 @@ struct DiskFullTests {
             .output.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    @Test("a log that fills the disk ends the run in error and gives the space back; a full store recovers by the scan")
-    func diskFull() throws {
+    /// A daemon fixture (reconciling every second) whose `$PUSHBOX_HOME` is a 48 MB loop-mounted ext4 file
+    /// system, and what stops it, unmounts and removes it.
+    static func smallHome() throws -> (DaemonFixture, cleanUp: () -> Void) {
         let image = FileManager.default.temporaryDirectory.appendingPathComponent("pushbox-diskfull-\(UUID().uuidString).img")
         var mounted: URL?
         let pushbox = try DaemonFixture(config: "reconcile_every: 1s\n") { home in
@@ -26,12 +27,18 @@ struct DiskFullTests {
             guard made.status == 0 else { throw FixtureError("cannot mount a small file system: \(made.output)") }
             mounted = home
         }
-        defer {
+        return (pushbox, {
             pushbox.stopDaemon()
             pushbox.stopOrphanedEngine()
             if let mounted { _ = try? Self.sh("umount '\(mounted.path)' || umount -l '\(mounted.path)'") }
             try? FileManager.default.removeItem(at: image)
-        }
+        })
+    }
+
+    @Test("a log that fills the disk ends the run in error and gives the space back; a full store recovers by the scan")
+    func diskFull() throws {
+        let (pushbox, cleanUp) = try Self.smallHome()
+        defer { cleanUp() }
         try pushbox.startDaemon()
         let repo = try pushbox.makeRepo()
         try repo.write(".pushbox.yml", "steps:\n  - {name: ok, run: echo first}\n")
@@ -82,19 +89,8 @@ struct DiskFullTests {
 
     @Test("a run whose workspace cannot be made on a full runner disk ends error: runner disk full, and runs once more when space is back")
     func workspaceOnAFullDisk() throws {
-        let image = FileManager.default.temporaryDirectory.appendingPathComponent("pushbox-diskfull-\(UUID().uuidString).img")
-        var mounted: URL?
-        let pushbox = try DaemonFixture(config: "reconcile_every: 1s\n") { home in
-            let made = try Self.sh("truncate -s 48M '\(image.path)' && mkfs.ext4 -q -F '\(image.path)' && mount -o loop '\(image.path)' '\(home.path)'")
-            guard made.status == 0 else { throw FixtureError("cannot mount a small file system: \(made.output)") }
-            mounted = home
-        }
-        defer {
-            pushbox.stopDaemon()
-            pushbox.stopOrphanedEngine()
-            if let mounted { _ = try? Self.sh("umount '\(mounted.path)' || umount -l '\(mounted.path)'") }
-            try? FileManager.default.removeItem(at: image)
-        }
+        let (pushbox, cleanUp) = try Self.smallHome()
+        defer { cleanUp() }
         try pushbox.startDaemon()
         let repo = try pushbox.makeRepo()
         try repo.write(".pushbox.yml", "steps:\n  - {name: ok, run: echo made it}\n")

@@ -61,14 +61,15 @@ package enum EgressNetwork {
     package static func ensure(engine: DockerEngineClient) async throws -> [NetworkSummary.Subnet] {
         var network = try await engine.inspectNetwork(name)
         if network == nil {
+            var failure: (any Error)?
             do {
                 try await engine.createNetwork(name: name, labels: ["pushbox.managed": "1"])
             } catch {
-                // Another daemon may have made it meanwhile; only a network still missing is an error.
-                guard let made = try await engine.inspectNetwork(name) else { throw error }
-                network = made
+                failure = error
             }
-            network = try await engine.inspectNetwork(name) ?? network
+            // Another daemon may have made it meanwhile; only a network still missing is an error.
+            network = try await engine.inspectNetwork(name)
+            if network == nil, let failure { throw failure }
         }
         guard let subnets = network?.subnets, !subnets.isEmpty else {
             throw SandboxError("the engine network \(name) has no subnet to firewall")
