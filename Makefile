@@ -23,8 +23,13 @@ export PUSHBOX
 
 .PHONY: help setup build image image-base image-claude vm-images test demo bench fuzz clean
 
-# Guest images of the shipped QEMU profiles, cached outside the repo (a no-op when up to date).
-VM_IMAGES ?= /var/cache/pushbox/vm-images
+# Host-wide build caches outside the repo (image tars, debootstrap scratch, .debs, wheels); the build
+# scripts and `pushbox image build` read PUSHBOX_CACHE too. scripts/fresh-check points it at an empty
+# directory to prove that nothing depends on what is cached.
+PUSHBOX_CACHE ?= /var/cache/pushbox
+export PUSHBOX_CACHE
+# Guest images of the shipped QEMU profiles (a no-op when up to date).
+VM_IMAGES ?= $(PUSHBOX_CACHE)/vm-images
 export PUSHBOX_VM_IMAGES := $(VM_IMAGES)
 
 help: ## Show this help

@@ -17,7 +17,7 @@ struct ImageCommand: AsyncParsableCommand {
         @Argument(help: "Image name (pushbox/go:bookworm) or definition directory (go-bookworm, claude).") var name: String?
         @Flag(help: "Build every definition (bases first).") var all = false
         @Flag(help: "Rebuild even when the image is up to date.") var force = false
-        @Option(help: "Where built root filesystems are cached.") var cache = "/var/cache/pushbox/images"
+        @Option(help: "Where built root filesystems are cached (default: $PUSHBOX_CACHE/images, PUSHBOX_CACHE defaulting to /var/cache/pushbox).") var cache: String?
 
         func validate() throws {
             if all && name != nil { throw ValidationError("give an image name or --all, not both") }
@@ -48,7 +48,7 @@ struct ImageCommand: AsyncParsableCommand {
                 }
                 let builder = ImageBuilder(engine: engine.client, flavor: engine.flavor,
                                            buildScript: try Install.directory().appendingPathComponent("sandbox/build-rootfs"),
-                                           cacheDirectory: URL(fileURLWithPath: cache))
+                                           cacheDirectory: cache.map { URL(fileURLWithPath: $0) } ?? Install.cacheRoot().appendingPathComponent("images"))
                 let started = ContinuousClock.now
                 for (index, entry) in wanted.enumerated() {
                     let prefix = wanted.count > 1 ? "[image \(index + 1)/\(wanted.count)]" : "[image]"
@@ -184,12 +184,18 @@ enum ImageDefinitions {
                 files.append(parent.folder.appendingPathComponent("definition.yml"))
                 base = parent.extends
             }
-            let customize = entry.folder.appendingPathComponent("customize.sh")
-            let hasCustomize = FileManager.default.fileExists(atPath: customize.path)
-            if hasCustomize { files.append(customize) }
+            func optionalFile(_ name: String) -> URL? {
+                let file = entry.folder.appendingPathComponent(name)
+                return FileManager.default.fileExists(atPath: file.path) ? file : nil
+            }
+            let customize = optionalFile("customize.sh"), wheels = optionalFile("wheels.txt")
+            if wheels != nil, customize == nil {
+                throw UserError("\(entry.location)/wheels.txt needs a customize.sh beside it that installs the wheels")
+            }
+            files += [customize, wheels].compactMap { $0 }
             return Entry(directory: entry.directory, location: entry.location, depth: chain.count - 1, definition: ImageDefinition(
                 name: entry.name, suite: suite ?? "bookworm", variant: variant ?? "minbase", packages: packages,
-                customizeScript: hasCustomize ? customize : nil, definitionHash: try ImageDefinition.hash(fileURLs: files)))
+                customizeScript: customize, wheelsFile: wheels, definitionHash: try ImageDefinition.hash(fileURLs: files)))
         }
     }
 }

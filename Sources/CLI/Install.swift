@@ -19,6 +19,13 @@ enum Install {
         throw UserError("cannot find pushbox's files (hooks/, runner-config/, sandbox/) above \(executable().path); set PUSHBOX_SHARE to the checkout or install directory")
     }
 
+    /// The root of the host-wide build caches (image tars, debootstrap scratch and .debs, downloaded wheels):
+    /// `$PUSHBOX_CACHE`, else /var/cache/pushbox. The build scripts read the same variable.
+    static func cacheRoot() -> URL {
+        let value = ProcessInfo.processInfo.environment["PUSHBOX_CACHE"] ?? ""
+        return URL(fileURLWithPath: value.isEmpty ? "/var/cache/pushbox" : value)
+    }
+
     /// The absolute path of the running binary.
     static func executable() -> URL {
         if let path = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {

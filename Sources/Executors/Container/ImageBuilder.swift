@@ -17,16 +17,20 @@ package struct ImageDefinition: Sendable, Equatable {
     package var packages: [String]
     /// Script run inside the new root filesystem, if any.
     package var customizeScript: URL?
+    /// pip requirements with pinned hashes (`wheels.txt`), downloaded on the host before the customize script
+    /// runs, if any.
+    package var wheelsFile: URL?
     /// Fingerprint of the definition files and the build script (`ImageDefinition.hash(files:)`).
     package var definitionHash: String
 
     package init(name: String, suite: String, variant: String = "minbase", packages: [String] = [],
-                 customizeScript: URL? = nil, definitionHash: String) {
+                 customizeScript: URL? = nil, wheelsFile: URL? = nil, definitionHash: String) {
         self.name = name
         self.suite = suite
         self.variant = variant
         self.packages = packages
         self.customizeScript = customizeScript
+        self.wheelsFile = wheelsFile
         self.definitionHash = definitionHash
     }
 
@@ -66,7 +70,7 @@ package struct ImageBuilder: Sendable {
     package let engine: DockerEngineClient
     package let flavor: EngineFlavor
     /// `sandbox/build-rootfs`: `build-rootfs OUTPUT_TAR`, configured by SUITE, VARIANT, PACKAGES, CUSTOMIZE,
-    /// MIRROR; progress on stderr; writes OUTPUT_TAR atomically; non-zero exit on failure.
+    /// WHEELS, MIRROR (and WORKDIR or PUSHBOX_CACHE from the environment); progress on stderr; writes OUTPUT_TAR atomically; non-zero exit on failure.
     package let buildScript: URL
     /// Where built root filesystem tars are kept (e.g. `$PUSHBOX_HOME/images`).
     package let cacheDirectory: URL
@@ -133,6 +137,7 @@ package struct ImageBuilder: Sendable {
         environment["VARIANT"] = definition.variant
         environment["PACKAGES"] = definition.packages.joined(separator: ",")
         environment["CUSTOMIZE"] = definition.customizeScript?.path ?? ""
+        environment["WHEELS"] = definition.wheelsFile?.path ?? ""
         if let mirror { environment["MIRROR"] = mirror }
         return environment
     }
