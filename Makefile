@@ -62,7 +62,7 @@ test: image vm-images ## Run every test (swift test) against the built CLI, the 
 	@# (the fake model API) of the two cooperative threads this machine has.
 	PUSHBOX_BIN="$(PUSHBOX)" $(SWIFT) test $(SWIFT_FLAGS) --no-parallel
 
-demo: image-base ## Push a passing and a failing commit through a real daemon (scripts/demo)
+demo: image-base ## Push a passing and a failing commit through a real daemon and a guest; autofix the failing one (scripts/demo)
 	PUSHBOX_BIN="$(PUSHBOX)" scripts/demo
 
 bench: image ## Build the release CLI and run every executable script in bench/ (fails when there is none)

@@ -85,7 +85,7 @@ package struct AutofixLoop: RunFixer {
         self.attemptBackend = backend
     }
 
-    package func fix(_ request: FixRequest, verify: @escaping @Sendable (URL) async throws -> Verification, logger: Logger) async -> FixResult {
+    package func fix(_ request: FixRequest, verify: @escaping @Sendable (AttemptCandidate) async throws -> Verification, logger: Logger) async -> FixResult {
         let masker = SecretMasker(secrets: request.secrets)
         let fm = FileManager.default
         var records: [FixAttemptRecord] = []
@@ -94,14 +94,23 @@ package struct AutofixLoop: RunFixer {
         var feedback: String?
         var lastReason = "no attempt was made"
         var attempt = 0
+        var lastFailedIn: FailurePlace?
+        var fingerprints: Set<String> = []
+        var repeated = false
+        func ended(_ reason: String) -> FixResult {
+            FixResult(outcome: .gaveUp(reason: masker.mask(reason)), attempts: attempt, costUSD: cost, lastFailedIn: lastFailedIn,
+                      repeatedFailure: repeated)
+        }
         while attempt < request.budgets.maxAttempts {
             if Task.isCancelled { return FixResult(outcome: .gaveUp(reason: "canceled"), attempts: attempt, costUSD: cost) }
             let remaining = request.budgets.maxCostUSD - cost
             guard remaining > 0 else {
                 lastReason = "the cost budget of $\(String(format: "%.2f", request.budgets.maxCostUSD)) is used up"
+                lastFailedIn = nil
                 break
             }
             attempt += 1
+            lastFailedIn = nil
             let attemptStarted = ContinuousClock.now
             var attemptLogger = logger
             attemptLogger[metadataKey: "attempt"] = "\(attempt)"
@@ -111,7 +120,7 @@ package struct AutofixLoop: RunFixer {
                 try? fm.removeItem(at: directory)
                 try fm.createDirectory(at: directory, withIntermediateDirectories: true)
                 try fm.copyItem(at: request.failedWorkspace, to: workspace)
-                if let previous { try ChangeSet.apply(previous.changes, from: previous.workspace, to: workspace) }
+                if let previous { try FileChange.apply(previous.changes, from: previous.workspace, to: workspace) }
             } catch {
                 lastReason = "cannot prepare the attempt workspace: \(error)"
                 break
@@ -137,23 +146,23 @@ package struct AutofixLoop: RunFixer {
             } else if changes.isEmpty {
                 reason = "the attempt changed no file (\(work.stop))"
             } else if let rejection = AntiCheat.check(changes, original: request.originalTree, attempt: workspace,
-                                                      protected: request.protectedPaths) {
-                record.rejection = rejection
+                                                      protected: request.protectedPaths,
+                                                      allowTestEdits: request.pipeline.autofix.allowTestEdits) {
+                record.rejection = rejection.description
                 reason = "rejected: \(rejection)"
             } else {
                 let verification: Verification
                 let verificationStarted = ContinuousClock.now
                 do {
-                    verification = try await verify(workspace)
+                    verification = try await verify(AttemptCandidate(attempt: attempt, workspace: workspace, changes: changes))
                 } catch {
                     verification = Verification(passed: false, summary: "the verification run failed to run: \(error)")
                 }
                 record.verificationSeconds = Units.seconds(ContinuousClock.now - verificationStarted)
                 record.verification = verification
-                if verification.passed, let before = request.failingTests, before.total > 0,
-                   (verification.tests?.total ?? 0) < before.total {
-                    let rejection = "the verifying run executed \(verification.tests?.total ?? 0) tests, fewer than the \(before.total) of the failing run"
-                    record.rejection = rejection
+                if verification.passed, let rejection = TestIdentity.check(before: request.failingCases, beforeCounts: request.failingTests,
+                                                                           after: verification) {
+                    record.rejection = rejection.description
                     reason = "rejected: \(rejection)"
                 } else if verification.passed {
                     record.passed = true
@@ -161,12 +170,16 @@ package struct AutofixLoop: RunFixer {
                     records.append(record)
                     Self.write(records, to: request.attemptsFile, logger: logger)
                     return FixResult(outcome: .fixed(workspace: workspace, changes: changes, explanation: masker.mask(work.explanation),
-                                                     model: attemptBackend.model),
+                                                     model: attemptBackend.model, verification: verification),
                                      attempts: attempt, costUSD: cost)
                 } else {
                     reason = "verification: \(verification.summary)"
                     feedback = AutofixPrompt.feedback(attempt: attempt, reason: reason, verification: verification,
                                                       diff: record.diff, masker: masker)
+                    lastFailedIn = verification.place
+                    if let fingerprint = FailureFingerprint.of(verification), !fingerprints.insert(fingerprint).inserted {
+                        repeated = true
+                    }
                 }
             }
             if record.verification == nil || record.rejection != nil {
@@ -178,14 +191,19 @@ package struct AutofixLoop: RunFixer {
             Self.write(records, to: request.attemptsFile, logger: logger)
             attemptLogger.info("autofix attempt failed", metadata: ["reason": "\(masker.mask(reason))"])
             lastReason = reason
+            if repeated {
+                lastReason = "the same failure twice (\(reason))"
+                break
+            }
             // A rejected attempt's changes are not carried over: the next one starts without them.
             if record.rejection == nil { previous = (changes, workspace) }
             if work.costBudgetReached || cost >= request.budgets.maxCostUSD {
                 lastReason = "the cost budget of $\(String(format: "%.2f", request.budgets.maxCostUSD)) is used up (\(reason))"
+                lastFailedIn = nil
                 break
             }
         }
-        return FixResult(outcome: .gaveUp(reason: masker.mask(lastReason)), attempts: attempt, costUSD: cost)
+        return ended(lastReason)
     }
 
     static func write(_ records: [FixAttemptRecord], to file: URL, logger: Logger) {
@@ -289,18 +307,6 @@ package enum ChangeSet {
         return changes
     }
 
-    /// Applies `changes` from `source` onto `target` (same relative paths).
-    package static func apply(_ changes: [FileChange], from source: URL, to target: URL) throws {
-        let fm = FileManager.default
-        for change in changes where !change.path.split(separator: "/").contains("..") {
-            let destination = target.appendingPathComponent(change.path)
-            try? fm.removeItem(at: destination)
-            if change.kind != .deleted {
-                try fm.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try fm.copyItem(at: source.appendingPathComponent(change.path), to: destination)
-            }
-        }
-    }
 
     /// A readable diff of the change set against the pushed tree (`diff -u` per file, best effort).
     package static func diff(_ changes: [FileChange], original: URL, attempt: URL) -> String {
@@ -355,33 +361,37 @@ package enum ChangeSet {
 /// Rejects fixes that make the pipeline pass by weakening it. Checked against the pushed tree.
 package enum AntiCheat {
     static let skipMarkers = ["@skip", "pytest.mark.skip", "pytest.skip(", "xfail", "@unittest.skip", "#[ignore]", "t.Skip(",
-                              "XCTSkip", ".skip(", "@Ignore", "@Disabled", "it.skip", "describe.skip", "test.skip", ".disabled("]
+                              "t.SkipNow(", "XCTSkip", ".skip(", "@Ignore", "@Disabled", "it.skip", "describe.skip", "test.skip",
+                              ".disabled(", "xit(", "xdescribe(", "unittest.skipIf", "GTEST_SKIP", "DISABLED_"]
     static let testDefinitions = ["def test", "func test", "#[test]", "@Test", "TEST(", "TEST_F(", "it(", "test(", "describe("]
 
-    /// The reason to reject `changes`, or nil.
-    package static func check(_ changes: [FileChange], original: URL, attempt: URL, protected: [String]) -> String? {
+    /// The first rule `changes` break, or nil. `allowTestEdits` (`.pushbox.yml` `autofix.allow_test_edits`)
+    /// lets expected values in test files change; markers, removed tests and deleted test files stay refused.
+    package static func check(_ changes: [FileChange], original: URL, attempt: URL, protected: [String],
+                              allowTestEdits: Bool = false) -> Rejection? {
         for change in changes {
             if let pattern = protected.first(where: { matches($0, change.path) }) {
-                return "\(change.kind == .deleted ? "deletes" : "edits") \(change.path), which is protected (\(pattern))"
+                return Rejection(.protectedPath, "\(change.kind == .deleted ? "deletes" : "edits") \(change.path), which is protected (\(pattern))")
             }
             if change.kind == .deleted, looksLikeTest(change.path) {
-                return "deletes or renames the test file \(change.path)"
+                return Rejection(.testFileDeleted, "deletes or renames the test file \(change.path)")
             }
             guard change.kind != .deleted else { continue }
             let oldText = (try? String(contentsOf: original.appendingPathComponent(change.path), encoding: .utf8)) ?? ""
             guard let newText = try? String(contentsOf: attempt.appendingPathComponent(change.path), encoding: .utf8) else { continue }
+            if let rejection = ProtectedFragments.check(path: change.path, old: oldText, new: newText) { return rejection }
             let (removed, added) = LineDiff.changedLines(oldText, newText)
             if let marker = added.lazy.compactMap({ line in skipMarkers.first { line.contains($0) } }).first {
-                return "adds a skip/xfail/ignore marker (\(marker)) in \(change.path)"
+                return Rejection(.skipMarker, "adds a skip/xfail/ignore marker (\(marker)) in \(change.path)")
             }
             let removedTests = removed.filter { line in testDefinitions.contains { line.trimmingCharacters(in: .whitespaces).hasPrefix($0) } }
             let addedTests = added.filter { line in testDefinitions.contains { line.trimmingCharacters(in: .whitespaces).hasPrefix($0) } }
             if removedTests.count > addedTests.count {
-                return "removes test functions or cases in \(change.path)"
+                return Rejection(.testRemoved, "removes test functions or cases in \(change.path)")
             }
-            if looksLikeTest(change.path), !removed.isEmpty, removed.count == added.count,
+            if !allowTestEdits, looksLikeTest(change.path), !removed.isEmpty, removed.count == added.count,
                zip(removed, added).allSatisfy({ onlyLiteralsDiffer($0, $1) }) {
-                return "changes only expected values in the test file \(change.path)"
+                return Rejection(.expectedValues, "changes only expected values in the test file \(change.path)")
             }
         }
         return nil

@@ -142,7 +142,7 @@ package struct UnavailableFixer: RunFixer {
         self.reason = reason
     }
 
-    package func fix(_ request: FixRequest, verify: @escaping @Sendable (URL) async throws -> Verification, logger: Logger) async -> FixResult {
+    package func fix(_ request: FixRequest, verify: @escaping @Sendable (AttemptCandidate) async throws -> Verification, logger: Logger) async -> FixResult {
         FixResult(outcome: .gaveUp(reason: reason), attempts: 0, costUSD: 0)
     }
 }

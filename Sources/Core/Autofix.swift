@@ -19,6 +19,30 @@ package struct FixBudgets: Sendable, Equatable {
     }
 }
 
+/// Where a pipeline failed: a container step, or a `vms:` guest.
+package enum FailurePlace: Sendable, Hashable, Codable, CustomStringConvertible {
+    case step(String)
+    case vm(String)
+
+    /// `step test`, `vm linux-aarch64`: as notes and messages say it.
+    package var description: String {
+        switch self {
+        case .step(let name): "step \(name)"
+        case .vm(let profile): "vm \(profile)"
+        }
+    }
+
+    package init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        if text.hasPrefix("vm ") { self = .vm(String(text.dropFirst(3))) } else { self = .step(String(text.dropFirst(text.hasPrefix("step ") ? 5 : 0))) }
+    }
+
+    package func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(description)
+    }
+}
+
 /// Everything a fixer gets about one failed run. Built by the Pipeline (libgit2 diff, masked log tail).
 package struct FixRequest: Sendable {
     package var runID: Int64
@@ -27,8 +51,10 @@ package struct FixRequest: Sendable {
     package var ref: String
     package var branch: String
     package var sha: String
-    /// The step that failed and the tail of its log (already masked).
+    /// The step that failed and the tail of its log (already masked). For a guest's failure: a step named
+    /// `vm <profile>` with the guest's command, and the guest's log.
     package var failingStep: Step
+    package var failingPlace: FailurePlace
     package var logTail: String
     package var pipeline: PipelineSpec
     /// The environment the run's steps had (image, env with secrets, limits); the fixer's own sandboxes use
@@ -49,6 +75,9 @@ package struct FixRequest: Sendable {
     package var files: [String]
     /// Test counts of the failing run, when it reached its tests.
     package var failingTests: TestCounts?
+    /// The failing run's test cases by name, where it wrote JUnit (empty otherwise): every verification must
+    /// run each of them again, none newly skipped, and the failing ones must pass (`TestIdentity`).
+    package var failingCases: [TestCase] = []
     /// Secret values, for masking only: never sent anywhere.
     package var secrets: [String]
     /// Globs (relative to the workspace root) the fix must not touch.
@@ -57,14 +86,15 @@ package struct FixRequest: Sendable {
 
     package init(runID: Int64, repoName: String, ref: String, branch: String, sha: String, failingStep: Step, logTail: String,
                  pipeline: PipelineSpec, runSpec: RunSpec, failedWorkspace: URL, originalTree: URL, attemptsDirectory: URL,
-                 attemptsFile: URL, pushDiff: String, files: [String], failingTests: TestCounts?, secrets: [String],
-                 protectedPaths: [String], budgets: FixBudgets) {
+                 attemptsFile: URL, pushDiff: String, files: [String], failingTests: TestCounts?, failingCases: [TestCase] = [],
+                 failingPlace: FailurePlace? = nil, secrets: [String], protectedPaths: [String], budgets: FixBudgets) {
         self.runID = runID
         self.repoName = repoName
         self.ref = ref
         self.branch = branch
         self.sha = sha
         self.failingStep = failingStep
+        self.failingPlace = failingPlace ?? .step(failingStep.name)
         self.logTail = logTail
         self.pipeline = pipeline
         self.runSpec = runSpec
@@ -75,41 +105,105 @@ package struct FixRequest: Sendable {
         self.pushDiff = pushDiff
         self.files = files
         self.failingTests = failingTests
+        self.failingCases = failingCases
         self.secrets = secrets
         self.protectedPaths = protectedPaths
         self.budgets = budgets
     }
 
-    /// `autofix.protect` defaults (issue 3): the pipeline file, `.git/`, and the files that hold tests.
-    package static let defaultProtectedPaths = [
-        ".pushbox.yml", ".git/", "test/**", "tests/**", "Tests/**", "**/*_test.*", "**/test_*.py", "**/*.test.*", "**/*Tests.swift",
+    /// Files that decide what runs and how tests are found: no fix may touch them, whatever the repository
+    /// says. Files where only a part decides (package.json `scripts`, pyproject `[tool.pytest…]`, setup.cfg
+    /// `[tool:pytest]`, Cargo.toml `[[test]]`, pom.xml's surefire set-up) are guarded part by part
+    /// (`ProtectedFragments`), so a dependency fix there stays possible.
+    package static let pipelineConfigPaths = [
+        ".pushbox.yml", ".git/",
+        // CI definitions
+        ".github/**", ".gitlab-ci.yml", ".gitlab/**", ".woodpecker.yml", ".woodpecker.yaml", ".woodpecker/**", ".drone.yml",
+        ".circleci/**", ".travis.yml", "Jenkinsfile", "azure-pipelines.yml", ".buildkite/**", ".builds/**", ".forgejo/**", ".gitea/**",
+        // build and test configuration of the detected languages
+        "**/Makefile", "**/GNUmakefile", "**/makefile", "**/*.mk",
+        "**/conftest.py", "**/pytest.ini", "**/tox.ini", "**/noxfile.py",
+        "**/CMakeLists.txt", "**/CTestTestfile.cmake",
+        "**/jest.config.*", "**/.mocharc*", "**/vitest.config.*", "**/karma.conf.*",
     ]
+    /// Files that hold tests: protected unless `.pushbox.yml` says `autofix: {allow_test_edits: true}`.
+    package static let testFilePaths = [
+        "test/**", "tests/**", "Tests/**", "spec/**", "**/test.*", "**/tests.*", "**/test_*", "**/*_test.*", "**/*_tests.*",
+        "**/*.test.*", "**/*.spec.*", "**/*Tests.swift",
+        "**/*Test.java", "**/*Tests.java", "**/__tests__/**",
+    ]
+    /// What a fix may not touch by default: the files that decide what runs, and the test files.
+    package static let defaultProtectedPaths = pipelineConfigPaths + testFilePaths
+
+    /// The protected globs of a pipeline: `defaultProtectedPaths` (without the test files when it allows test
+    /// edits) plus its own `autofix.protect`.
+    package static func protectedPaths(for settings: AutofixSettings) -> [String] {
+        pipelineConfigPaths + (settings.allowTestEdits ? [] : testFilePaths) + settings.protect
+    }
 }
 
-/// The outcome of re-running the whole pipeline on an attempt's workspace in a fresh sandbox.
+/// What a fixer hands to `verify`: an attempt's workspace and the files its fix consists of.
+package struct AttemptCandidate: Sendable {
+    package var attempt: Int
+    package var workspace: URL
+    package var changes: [FileChange]
+
+    package init(attempt: Int, workspace: URL, changes: [FileChange]) {
+        self.attempt = attempt
+        self.workspace = workspace
+        self.changes = changes
+    }
+}
+
+/// The outcome of re-running the whole pipeline on an attempt's workspace in a fresh sandbox, and then
+/// every `vms:` entry on the fix's tree in fresh guests.
 package struct Verification: Sendable, Equatable, Codable {
     package var passed: Bool
-    /// The step that failed (nil when passed).
+    /// The container step that failed (nil when passed, or when a guest failed).
     package var failedStep: String?
+    /// Where it failed: a step or a guest (nil when passed, or when it could not start).
+    package var place: FailurePlace?
     /// One line: "passed" or "step test failed (exit 2)".
     package var summary: String
     /// The masked tail of the failing step's log (empty when passed).
     package var logTail: String
     /// Test counts over all steps that reported some.
     package var tests: TestCounts?
+    /// The test cases of the steps' JUnit files (empty without JUnit).
+    package var cases: [TestCase]
+    /// The id of the tree the `vms:` guests passed (the fix must be committed with exactly this tree); nil
+    /// when the pipeline has no guests.
+    package var verifiedTree: String?
 
-    package init(passed: Bool, failedStep: String? = nil, summary: String, logTail: String = "", tests: TestCounts? = nil) {
+    package init(passed: Bool, failedStep: String? = nil, place: FailurePlace? = nil, summary: String, logTail: String = "",
+                 tests: TestCounts? = nil, cases: [TestCase] = []) {
         self.passed = passed
         self.failedStep = failedStep
+        self.place = place ?? failedStep.map(FailurePlace.step)
         self.summary = summary
         self.logTail = logTail
         self.tests = tests
+        self.cases = cases
     }
 
     enum CodingKeys: String, CodingKey {
-        case passed, summary, tests
+        case passed, summary, tests, cases
         case failedStep = "failed_step"
+        case verifiedTree = "verified_tree"
+        case place = "failed_in"
         case logTail = "log_tail"
+    }
+
+    package init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        passed = try container.decode(Bool.self, forKey: .passed)
+        failedStep = try container.decodeIfPresent(String.self, forKey: .failedStep)
+        place = try container.decodeIfPresent(FailurePlace.self, forKey: .place)
+        summary = try container.decode(String.self, forKey: .summary)
+        logTail = try container.decodeIfPresent(String.self, forKey: .logTail) ?? ""
+        tests = try container.decodeIfPresent(TestCounts.self, forKey: .tests)
+        cases = try container.decodeIfPresent([TestCase].self, forKey: .cases) ?? []
+        verifiedTree = try container.decodeIfPresent(String.self, forKey: .verifiedTree)
     }
 }
 
@@ -122,40 +216,63 @@ package struct FileChange: Sendable, Equatable, Codable {
         self.path = path
         self.kind = kind
     }
+
+    /// Applies `changes` from `source` onto `target` (same relative paths); a path that climbs (`..`) is
+    /// left out.
+    package static func apply(_ changes: [FileChange], from source: URL, to target: URL) throws {
+        let fm = FileManager.default
+        for change in changes where !change.path.split(separator: "/").contains("..") {
+            let destination = target.appendingPathComponent(change.path)
+            try? fm.removeItem(at: destination)
+            if change.kind != .deleted {
+                try fm.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try fm.copyItem(at: source.appendingPathComponent(change.path), to: destination)
+            }
+        }
+    }
 }
 
 /// What a fixer ends with.
 package struct FixResult: Sendable {
     package enum Outcome: Sendable {
-        /// `workspace` is the passing attempt's; `changes` the files to apply to the pushed tree.
-        case fixed(workspace: URL, changes: [FileChange], explanation: String, model: String)
+        /// `workspace` is the passing attempt's; `changes` the files to apply to the pushed tree;
+        /// `verification` the run that passed.
+        case fixed(workspace: URL, changes: [FileChange], explanation: String, model: String, verification: Verification)
         /// `reason` is one line.
         case gaveUp(reason: String)
     }
     package var outcome: Outcome
     package var attempts: Int
     package var costUSD: Double
+    /// Where the last attempt's verification failed, when the loop ended on such a failure (its attempts
+    /// used up, or the same failure twice); nil when a budget or anything else ended it.
+    package var lastFailedIn: FailurePlace?
+    /// The loop stopped early because two attempts in a row failed the same way (`FailureFingerprint`).
+    package var repeatedFailure: Bool
 
-    package init(outcome: Outcome, attempts: Int, costUSD: Double) {
+    package init(outcome: Outcome, attempts: Int, costUSD: Double, lastFailedIn: FailurePlace? = nil, repeatedFailure: Bool = false) {
         self.outcome = outcome
         self.attempts = attempts
         self.costUSD = costUSD
+        self.lastFailedIn = lastFailedIn
+        self.repeatedFailure = repeatedFailure
     }
 }
 
 /// Tries to fix a failed run (an autofix backend: `anthropic`, `command`).
 ///
 /// Contract: works only on copies (`attemptsDirectory/<n>/workspace`), never on `failedWorkspace` or
-/// `originalTree`; calls `verify` with an attempt workspace to re-run the whole pipeline on it (the
-/// Pipeline does that in a fresh sandbox, logs under `attempts/<n>/logs/`); stops at the first attempt that
-/// passes verification and its anti-cheat checks, or when a budget of `request.budgets` ends. Writes every
+/// `originalTree`; calls `verify` with an attempt's workspace and change set to re-run the whole pipeline on
+/// it (the Pipeline does that in a fresh sandbox, logs under `attempts/<n>/logs/`, then every `vms:` entry on
+/// the fix's tree); stops at the first attempt that passes verification and its anti-cheat checks, when two
+/// attempts in a row fail the same way, or when a budget of `request.budgets` ends. Writes every
 /// attempt to `request.attemptsFile`. Never throws: every ending, cancellation included, is a `FixResult`
 /// (a cancelled fix is `gaveUp("canceled")`). Secrets (`request.secrets`) never leave the process unmasked:
 /// not in model requests, tool outputs, logs or the attempts file.
 package protocol RunFixer: Sendable {
     /// Backend name for records: `anthropic`, `command`.
     var backend: String { get }
-    func fix(_ request: FixRequest, verify: @escaping @Sendable (URL) async throws -> Verification, logger: Logger) async -> FixResult
+    func fix(_ request: FixRequest, verify: @escaping @Sendable (AttemptCandidate) async throws -> Verification, logger: Logger) async -> FixResult
 }
 
 /// One autofix attempt as the store keeps it (the full record, tool calls and all, stays in

@@ -8,7 +8,7 @@ package enum PipelineParser {
     package static let maxSteps = 100
 
     private static let topKeys = ["image", "branches", "env", "secrets", "timeout", "resources", "network",
-                                  "steps", "autofix", "vms", "cache", "artifacts"]
+                                  "steps", "autofix", "flaky", "vms", "cache", "artifacts"]
     package static let maxCachePaths = 16
     package static let maxArtifactPatterns = 64
 
@@ -45,6 +45,12 @@ package enum PipelineParser {
                 spec.steps = try steps(reader, value)
                 sawSteps = true
             case "autofix": spec.autofix = try autofix(reader, value)
+            case "flaky":
+                let text = try reader.string(value, "flaky")
+                guard let policy = FlakyPolicy(rawValue: text) else {
+                    throw reader.fail(value, "flaky must be fail or pass, found \"\(text)\"")
+                }
+                spec.flaky = policy
             case "vms": spec.vms = try vms(reader, value)
             case "cache": spec.cache = try cache(reader, value)
             case "artifacts": spec.artifacts = try artifacts(reader, value)
@@ -122,11 +128,12 @@ package enum PipelineParser {
             result.enabled = try reader.bool(node, "autofix")
             return result
         }
-        for (key, value, _) in try reader.mapping(node, "autofix", allowed: ["enabled", "max_attempts", "protect"]) {
+        for (key, value, _) in try reader.mapping(node, "autofix", allowed: ["enabled", "max_attempts", "protect", "allow_test_edits"]) {
             switch key {
             case "enabled": result.enabled = try reader.bool(value, "autofix.enabled")
             case "max_attempts": result.maxAttempts = try reader.int(value, "autofix.max_attempts", range: 1...10)
             case "protect": result.protect = try reader.strings(value, "autofix.protect")
+            case "allow_test_edits": result.allowTestEdits = try reader.bool(value, "autofix.allow_test_edits")
             default: fatalError("unhandled autofix key \(key)")
             }
         }

@@ -27,7 +27,18 @@ package struct AutofixSettings: Sendable, Equatable {
     package var enabled: Bool = true
     package var maxAttempts: Int?
     package var protect: [String] = []
+    /// `allow_test_edits: true` lets a fix edit test files (never the files that decide what runs, and
+    /// every test must still run: `TestIdentity`).
+    package var allowTestEdits: Bool = false
     package init() {}
+}
+
+/// `.pushbox.yml` `flaky:`: what a run whose failing step passes on its re-run ends as.
+package enum FlakyPolicy: String, Sendable, Equatable, CaseIterable {
+    /// The run stays `failed`; its note says it was flaky (the default).
+    case fail
+    /// The run is `passed`; its note says the step failed first.
+    case pass
 }
 
 /// One entry of `.pushbox.yml` `vms:`.
@@ -82,6 +93,7 @@ package struct PipelineSpec: Sendable, Equatable {
     package var network: NetworkMode = .none
     package var steps: [Step] = []
     package var autofix = AutofixSettings()
+    package var flaky: FlakyPolicy = .fail
     package var vms: [VMEntry] = []
     /// `cache:`: container paths kept between runs (`~/.npm`, `/workspace/target`); nil when the file does
     /// not say, which means the image's language default (`effectiveCache`).

@@ -30,6 +30,20 @@ package struct TestCounts: Sendable, Equatable, Codable {
 package protocol TestResultReader: Sendable {
     /// `log` is the step's log file; `junitFiles` the files its `junit:` glob matched inside the workspace.
     func testCounts(log: URL, junitFiles: [URL]) -> TestCounts?
+    /// The test cases the JUnit files name, in file order (unreadable files left out); empty without JUnit.
+    func testCases(junitFiles: [URL]) -> [TestCase]
+}
+
+/// One test case as a JUnit report names it (`classname.name`, or `name` alone), and how it ended.
+package struct TestCase: Sendable, Hashable, Codable {
+    package enum Outcome: String, Sendable, Codable { case passed, failed, skipped }
+    package var name: String
+    package var outcome: Outcome
+
+    package init(name: String, outcome: Outcome) {
+        self.name = name
+        self.outcome = outcome
+    }
 }
 
 /// Tells the world how a run went: the git note, webhooks, commit statuses. Must not throw or block the

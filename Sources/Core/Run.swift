@@ -140,6 +140,7 @@ package struct Run: Codable, Sendable, Equatable {
         case finishedAt = "finished_at"
         case steps
         case autofix
+        case flaky
         case vms
         case subject
         case artifacts
@@ -173,6 +174,9 @@ package struct Run: Codable, Sendable, Equatable {
     /// The autofix outcome after a failure, as the note's `autofix:` line shows it (without the prefix):
     /// `passed autofix/main/1a2b3c4d (2 attempts, $0.07)`, `gave up after 3 attempts: …`, `skipped: …`.
     package var autofix: String?
+    /// Set when the failing step passed on its re-run, as the note's `flaky:` line shows it (without the
+    /// prefix): `step test failed then passed on re-run`.
+    package var flaky: String?
     /// The `vms:` entries, in order (pushed tree first, then the autofix tree's).
     package var vms: [VMResult]
     /// The pushed commit's subject line, once the run has read the commit.
@@ -186,7 +190,7 @@ package struct Run: Codable, Sendable, Equatable {
                  state: RunState = .queued, message: String? = nil, detected: String? = nil, image: String? = nil,
                  sandboxID: String? = nil, supersededBy: Int64? = nil, requeues: Int = 0, retryOf: Int64? = nil,
                  source: String = "hook", createdAt: Date = Date(), startedAt: Date? = nil, finishedAt: Date? = nil,
-                 steps: [StepResult] = [], autofix: String? = nil, vms: [VMResult] = [], subject: String? = nil,
+                 steps: [StepResult] = [], autofix: String? = nil, flaky: String? = nil, vms: [VMResult] = [], subject: String? = nil,
                  artifacts: [ArtifactFile] = [], artifactsRemovedAt: Date? = nil) {
         self.id = id
         self.repoID = repoID
@@ -208,6 +212,7 @@ package struct Run: Codable, Sendable, Equatable {
         self.finishedAt = finishedAt
         self.steps = steps
         self.autofix = autofix
+        self.flaky = flaky
         self.vms = vms
         self.subject = subject
         self.artifacts = artifacts
@@ -218,6 +223,31 @@ package struct Run: Codable, Sendable, Equatable {
     package var duration: Duration? {
         guard let startedAt, let finishedAt else { return nil }
         return .milliseconds(Int64((finishedAt.timeIntervalSince(startedAt) * 1000).rounded()))
+    }
+}
+
+/// A test (or a step, where no JUnit named the tests) that failed and then passed on a re-run of the same
+/// commit, as `pushbox flaky` and the dashboard list them.
+package struct FlakyTest: Codable, Sendable, Equatable {
+    enum CodingKeys: String, CodingKey {
+        case repo, name, times
+        case lastRunID = "last_run_id"
+        case lastSeen = "last_seen"
+    }
+
+    package var repo: String
+    /// The JUnit name (`calc.test_add`) or `step <name>`.
+    package var name: String
+    package var times: Int
+    package var lastRunID: Int64
+    package var lastSeen: Date
+
+    package init(repo: String, name: String, times: Int, lastRunID: Int64, lastSeen: Date) {
+        self.repo = repo
+        self.name = name
+        self.times = times
+        self.lastRunID = lastRunID
+        self.lastSeen = lastSeen
     }
 }
 

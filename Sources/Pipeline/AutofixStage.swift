@@ -13,21 +13,84 @@ extension RunDriver {
     static let fixLogTailBytes = 16 << 10
     static let fixDiffBytes = 64 << 10
 
-    func autofix(_ run: Run, repo: Repository, spec: PipelineSpec, setup: SandboxSetup, results: [StepResult],
-                 failedIndex: Int, files: RunFiles, logger: Logger) async {
-        guard let fixer = environment.fixer, environment.config.autofix.backend != "off" else { return }
-        guard spec.autofix.enabled else { return }
-        guard let branch = RefUpdate(oldSHA: "", newSHA: run.sha, ref: run.ref).branch, !branch.hasPrefix("autofix/") else { return }
+    /// What failed in a run, as autofix is told it.
+    struct RunFailure: Sendable {
+        var place: FailurePlace
+        /// The failing step; for a guest, a step named `vm <profile>` with the guest's command.
+        var step: Step
+        /// `exit 2`, `timed out`, for the fix commit's message.
+        var how: String
+        /// The masked tail of the failing step's (or guest's) log.
+        var logTail: String
+        var tests: TestCounts?
+        var cases: [TestCase]
+        /// The failing container step's index (the flake re-run runs the steps up to it); nil for a guest.
+        var stepIndex: Int?
+    }
+
+    /// How the autofix stage ended for the run.
+    enum AutofixStageResult: Sendable, Equatable {
+        /// Autofix is off for this run (backend off, `autofix: false`, an `autofix/` branch).
+        case notRun
+        /// The failing step passed on its re-run: recorded as flaky, no model was called.
+        case flaky
+        /// The fixer ran; its outcome is the run's `autofix` line.
+        case attempted
+    }
+
+    /// The failure of container step `index` of `outcome`.
+    func stepFailure(_ outcome: StepsOutcome, index: Int, spec: PipelineSpec, files: RunFiles) -> RunFailure {
+        let step = spec.steps[index], result = outcome.results[index]
+        return RunFailure(place: .step(step.name), step: step,
+                          how: result.timedOut ? "timed out" : result.exitCode.map { "exit \($0)" } ?? "error",
+                          logTail: Self.tail(of: files.log(step: step.name), bytes: Self.fixLogTailBytes),
+                          tests: outcome.results.testTotals, cases: outcome.cases, stepIndex: index)
+    }
+
+    /// The failure of the first `vms:` entry of the pushed tree that failed, if one did.
+    func guestFailure(_ run: Run, files: RunFiles) -> RunFailure? {
+        guard let vm = ((try? environment.store.run(id: run.id))?.vms ?? []).first(where: { $0.tree == .pushed && $0.state == .failed })
+        else { return nil }
+        return RunFailure(place: .vm(vm.profile), step: Step(name: "vm \(vm.profile)", run: vm.command),
+                          how: vm.timedOut ? "timed out" : vm.exitCode.map { "exit \($0)" } ?? "error",
+                          logTail: Self.tail(of: files.log(step: vm.logName), bytes: Self.fixLogTailBytes),
+                          tests: vm.tests, cases: [], stepIndex: nil)
+    }
+
+    /// Stage 3: for a failed run, first the flake re-run (a container step's failure: the steps up to it once
+    /// more, in a fresh container on a fresh export), then the fixer on copies, each attempt verified in a
+    /// fresh container and in every `vms:` guest before anything is published.
+    @discardableResult
+    func autofix(_ run: Run, repo: Repository, spec: PipelineSpec, setup: SandboxSetup, failure: RunFailure,
+                 files: RunFiles, logger: Logger) async -> AutofixStageResult {
+        guard let fixer = environment.fixer, environment.config.autofix.backend != "off" else { return .notRun }
+        guard spec.autofix.enabled else { return .notRun }
+        guard let branch = RefUpdate(oldSHA: "", newSHA: run.sha, ref: run.ref).branch, !branch.hasPrefix("autofix/") else { return .notRun }
         var logger = logger
         logger[metadataKey: "stage"] = "autofix"
-        // The agent's containers and the verification runs work on copies: they get no cache mounts, so
-        // nothing an attempt does reaches the branch's cache.
+        // The flake re-run repeats the run as it was, caches included; the agent's containers and the
+        // verification runs work on copies: they get no cache mounts, so nothing an attempt does reaches the
+        // branch's cache.
+        let runSetup = setup
         var setup = setup
         setup.runSpec.mounts = []
         let line: String
         do {
-            line = try await runFixer(fixer, run: run, repo: repo, branch: branch, spec: spec, setup: setup, results: results,
-                                      failedIndex: failedIndex, files: files, logger: logger)
+            let attempts = try prepareAttempts(files)
+            defer { Self.keepLogsOnly(files.attempts, volume: attempts, logger: logger) }
+            if let index = failure.stepIndex,
+               let flaky = try await rerunForFlake(run, repo: repo, spec: spec, setup: runSetup, failure: failure, index: index,
+                                                   files: files, logger: logger) {
+                do {
+                    try environment.store.recordFlaky(runID: run.id, repoID: run.repoID, flaky: flaky.line, tests: flaky.tests)
+                } catch {
+                    logger.error("cannot record the flaky step: \(error)")
+                }
+                logger.notice("the failing step passed on its re-run: flaky, no model call", metadata: ["tests": "\(flaky.tests)"])
+                return .flaky
+            }
+            line = try await runFixer(fixer, run: run, repo: repo, branch: branch, spec: spec, setup: setup, failure: failure,
+                                      files: files, logger: logger)
         } catch {
             line = Task.isCancelled ? "canceled" : "error: \(Self.oneLine(setup.masker.mask("\(error)")))"
         }
@@ -45,6 +108,45 @@ extension RunDriver {
         } catch {
             logger.error("cannot record the autofix outcome: \(error)")
         }
+        return .attempted
+    }
+
+    /// `runs/<id>/attempts/`: the attempts' copies of the workspace, the flake re-run and the verification
+    /// runs on them get the run's quota too: one volume for all, whose logs are kept when the trees go.
+    private func prepareAttempts(_ files: RunFiles) throws -> WorkspaceVolume? {
+        if let quota = environment.workspaceQuota {
+            return try WorkspaceVolume.create(at: files.attempts, image: files.attemptsImage, bytes: quota)
+        }
+        try? FileManager.default.removeItem(at: files.attempts)
+        try FileManager.default.createDirectory(at: files.attempts, withIntermediateDirectories: true)
+        return nil
+    }
+
+    /// The steps up to the failing one once more, in a fresh sandbox of the same image and environment, on a
+    /// fresh export of the pushed commit (`attempts/rerun/`). Returns the flaky line and the names to record
+    /// when the failing step passes there; nil when it fails again (or the re-run cannot start).
+    private func rerunForFlake(_ run: Run, repo: Repository, spec: PipelineSpec, setup: SandboxSetup, failure: RunFailure,
+                               index: Int, files: RunFiles, logger: Logger) async throws -> (line: String, tests: [String])? {
+        let directory = files.attempts.appendingPathComponent("rerun")
+        let workspace = directory.appendingPathComponent("workspace")
+        _ = try repo.export(ObjectID(hex: run.sha)!, to: workspace)  // checked by loadPipeline
+        var rerunSpec = spec
+        rerunSpec.steps = Array(spec.steps.prefix(index + 1))
+        var rerunSetup = setup
+        rerunSetup.runSpec.workspace = workspace
+        rerunSetup.runSpec.labels["pushbox.autofix"] = "rerun"
+        let outcome: StepsOutcome
+        do {
+            outcome = try await executeSteps(spec: rerunSpec, setup: rerunSetup, logs: directory.appendingPathComponent("logs"), hub: nil,
+                                             logger: logger, sandboxReady: { _ in }, record: { _, _ in })
+        } catch let abort as RunAbort {
+            logger.warning("the flake re-run could not start: \(abort.message)")
+            return nil
+        }
+        guard outcome.failedIndex == nil else { return nil }
+        let passedNow = Set(outcome.cases.filter { $0.outcome == .passed }.map(\.name))
+        let tests = failure.cases.filter { $0.outcome == .failed && passedNow.contains($0.name) }.map(\.name)
+        return ("\(failure.place) failed then passed on re-run", tests.isEmpty ? [failure.place.description] : tests)
     }
 
     /// Removes the trees of the attempts (their workspaces, the pristine and the committed tree) and keeps
@@ -53,7 +155,7 @@ extension RunDriver {
         let fm = FileManager.default
         for name in (try? fm.contentsOfDirectory(atPath: attempts.path)) ?? [] {
             let entry = attempts.appendingPathComponent(name)
-            if Int(name) != nil {
+            if Int(name) != nil || name == "rerun" {
                 try? fm.removeItem(at: entry.appendingPathComponent("workspace"))
             } else {
                 try? fm.removeItem(at: entry)
@@ -80,22 +182,8 @@ extension RunDriver {
     }
 
     private func runFixer(_ fixer: any RunFixer, run: Run, repo: Repository, branch: String, spec: PipelineSpec,
-                          setup: SandboxSetup, results: [StepResult], failedIndex: Int, files: RunFiles,
-                          logger: Logger) async throws -> String {
-        let fm = FileManager.default
+                          setup: SandboxSetup, failure: RunFailure, files: RunFiles, logger: Logger) async throws -> String {
         let attempts = files.attempts
-        // The attempts' copies of the workspace, and the verification runs on them, get the run's quota too:
-        // one volume for all attempts, whose logs are kept when the trees go.
-        let image = files.attemptsImage
-        let volume: WorkspaceVolume?
-        if let quota = environment.workspaceQuota {
-            volume = try WorkspaceVolume.create(at: attempts, image: image, bytes: quota)
-        } else {
-            volume = nil
-            try? fm.removeItem(at: attempts)
-            try fm.createDirectory(at: attempts, withIntermediateDirectories: true)
-        }
-        defer { Self.keepLogsOnly(attempts, volume: volume, logger: logger) }
         // A pristine export of the pushed tree: the fixer's reference for the anti-cheat checks.
         let sha = ObjectID(hex: run.sha)!  // checked by loadPipeline
         let original = attempts.appendingPathComponent("original")
@@ -103,38 +191,48 @@ extension RunDriver {
         let old = run.oldSHA.flatMap { $0.allSatisfy { $0 == "0" } ? nil : ObjectID(hex: $0) }
         let diff = (try? repo.diff(from: old, to: sha, maxBytes: Self.fixDiffBytes))
             ?? (try? repo.diff(from: nil, to: sha, maxBytes: Self.fixDiffBytes)) ?? ""
-        let failingTests = results.testTotals
-        let step = spec.steps[failedIndex]
         let config = environment.config.autofix
         let budgets = FixBudgets(maxAttempts: spec.autofix.maxAttempts ?? config.maxAttempts, maxTurns: config.maxTurns,
                                  maxCostUSD: config.maxCostUSD, wallTimePerAttempt: config.wallTimePerAttempt)
         let request = FixRequest(
-            runID: run.id, repoName: run.repoName, ref: run.ref, branch: branch, sha: run.sha, failingStep: step,
-            logTail: Self.tail(of: files.log(step: step.name), bytes: Self.fixLogTailBytes),
-            pipeline: spec, runSpec: setup.runSpec, failedWorkspace: files.workspace, originalTree: original,
+            runID: run.id, repoName: run.repoName, ref: run.ref, branch: branch, sha: run.sha, failingStep: failure.step,
+            logTail: failure.logTail, pipeline: spec, runSpec: setup.runSpec, failedWorkspace: files.workspace, originalTree: original,
             attemptsDirectory: attempts, attemptsFile: files.root.appendingPathComponent("fix_attempts.json"),
-            pushDiff: setup.masker.mask(diff), files: Self.listFiles(original), failingTests: failingTests,
-            secrets: setup.secrets, protectedPaths: FixRequest.defaultProtectedPaths + spec.autofix.protect, budgets: budgets)
+            pushDiff: setup.masker.mask(diff), files: Self.listFiles(original), failingTests: failure.tests,
+            failingCases: failure.cases, failingPlace: failure.place, secrets: setup.secrets,
+            protectedPaths: FixRequest.protectedPaths(for: spec.autofix), budgets: budgets)
         let driver = self
-        let result = await fixer.fix(request, verify: { workspace in
-            try await driver.verify(spec: spec, setup: setup, workspace: workspace, logger: logger)
+        let result = await fixer.fix(request, verify: { candidate in
+            try await driver.verify(run: run, spec: spec, setup: setup, candidate: candidate, files: files, logger: logger)
         }, logger: logger)
         let cost = String(format: "$%.2f", result.costUSD)
         let attemptsText = "\(result.attempts) attempt\(result.attempts == 1 ? "" : "s")"
         switch result.outcome {
         case .gaveUp(let reason):
+            if result.repeatedFailure, let place = result.lastFailedIn {
+                return "gave up, same failure twice (attempt \(result.attempts) failed in \(place))"
+            }
+            if let place = result.lastFailedIn {
+                return "failed (attempt \(result.attempts) failed in \(place))"
+            }
             let reason = Self.oneLine(setup.masker.mask(reason))
             return result.attempts == 0 ? "skipped: \(reason)" : "gave up after \(attemptsText): \(reason)"
-        case .fixed(let workspace, let changes, let explanation, let model):
+        case .fixed(let workspace, let changes, let explanation, let model, let verification):
+            // Every check passed: the whole pipeline in a fresh container and every `vms:` guest on this very
+            // tree (`verify`). Only now does anything reach the repository.
             let name = "autofix/\(branch)/\(run.sha.prefix(8))"
-            let message = Self.commitMessage(run: run, failure: "step \(step.name) failed (\(results[failedIndex].exitCode.map { "exit \($0)" } ?? "error"))",
+            let message = Self.commitMessage(run: run, failure: "\(failure.place) failed (\(failure.how))",
                                              explanation: setup.masker.mask(explanation), model: model, attempts: result.attempts)
             let applied = attempts.appendingPathComponent("commit")
+            try? FileManager.default.removeItem(at: applied)
             _ = try repo.export(sha, to: applied)
-            try Self.apply(changes, from: workspace, to: applied)
+            try FileChange.apply(changes, from: workspace, to: applied)
             var signature = Signature(name: config.authorName, email: config.authorEmail)
             signature.date = Date()
             let commit = try repo.createCommit(parent: sha, treeFrom: applied, message: message, author: signature, committer: signature)
+            if !spec.vms.isEmpty, try repo.commit(commit).tree.hex != verification.verifiedTree {
+                throw RunAbort(state: .error, message: "the fix's tree is not the tree the guests verified; nothing was published")
+            }
             let refName = "refs/heads/\(name)"
             if let existing = try? repo.resolve(refName), let info = try? repo.commit(existing),
                let earlierRun = Self.trailer("Pushbox-Run", in: info.message).flatMap(Int64.init), earlierRun > run.id {
@@ -143,30 +241,24 @@ extension RunDriver {
             try repo.setReference(refName, to: commit, force: true, logMessage: "pushbox autofix of run \(run.id)")
             var noteAuthor = GitNoteAuthor.signature
             noteAuthor.date = Date()
-            let note = "run: \(run.id) \(environment.config.url)/runs/\(run.id)\nref: \(refName)\nfixes: \(run.sha)\n"
-            try repo.writeNote("pushbox: passed\n" + note, on: commit, notesRef: "refs/notes/pushbox", author: noteAuthor)
-            let line = "passed \(name) (\(attemptsText), \(cost))"
-            guard !spec.vms.isEmpty else { return line }
-            // The fix passed the container steps; the VMs validate its tree too, and its note says how.
-            let first = spec.vms.count
-            try environment.store.setVMs(runID: run.id, tree: .autofix, Self.plannedVMs(spec, tree: .autofix, first: first))
-            let vms = try await validateInVMs(run, repo: repo, commit: commit, spec: spec, setup: setup, tree: .autofix,
-                                              first: first, files: files, logger: logger)
             let vmLines = ((try? environment.store.run(id: run.id))?.vms ?? []).filter { $0.tree == .autofix }
                 .map { $0.noteLine.replacingOccurrences(of: " (autofix):", with: ":") + "\n" }.joined()
-            noteAuthor.date = Date()
-            try repo.writeNote("pushbox: \(vms.state.rawValue)\n" + note + vmLines, on: commit, notesRef: "refs/notes/pushbox",
-                               author: noteAuthor)
-            return vms.state == .passed ? line : "\(line); \(vms.message ?? "VM validation \(vms.state.rawValue)")"
+            let note = "pushbox: passed\nrun: \(run.id) \(environment.config.url)/runs/\(run.id)\nref: \(refName)\nfixes: \(run.sha)\n"
+            try repo.writeNote(note + vmLines, on: commit, notesRef: "refs/notes/pushbox", author: noteAuthor)
+            return "passed \(name) (\(attemptsText), \(cost))"
         }
     }
 
-    /// The whole pipeline on `workspace` in a fresh sandbox; logs in the sibling `logs/` directory.
-    func verify(spec: PipelineSpec, setup: SandboxSetup, workspace: URL, logger: Logger) async throws -> Verification {
+    /// The whole pipeline on the candidate's workspace in a fresh sandbox (logs in the sibling `logs/`
+    /// directory); when that passes and the pipeline has `vms:`, every entry on the candidate's tree (the
+    /// pushed commit plus its change set, as an unreferenced commit) in fresh guests, recorded as the run's
+    /// `autofix` VM results. A guest's failure is the verification's failure, with the guest's log tail.
+    func verify(run: Run, spec: PipelineSpec, setup: SandboxSetup, candidate: AttemptCandidate, files: RunFiles,
+                logger: Logger) async throws -> Verification {
         var setup = setup
-        setup.runSpec.workspace = workspace
+        setup.runSpec.workspace = candidate.workspace
         setup.runSpec.labels["pushbox.autofix"] = "verify"
-        let logs = workspace.deletingLastPathComponent().appendingPathComponent("logs")
+        let logs = candidate.workspace.deletingLastPathComponent().appendingPathComponent("logs")
         let outcome: StepsOutcome
         do {
             outcome = try await executeSteps(spec: spec, setup: setup, logs: logs, hub: nil, logger: logger,
@@ -175,10 +267,42 @@ extension RunDriver {
             return Verification(passed: false, summary: "the verification run could not start: \(abort.message)")
         }
         let tests = outcome.results.testTotals
-        guard let failed = outcome.failedIndex else { return Verification(passed: true, summary: "passed", tests: tests) }
-        let name = spec.steps[failed].name
-        return Verification(passed: false, failedStep: name, summary: outcome.message ?? "step \(name) failed",
-                            logTail: Self.tail(of: logs.appendingPathComponent("\(name).log"), bytes: Self.fixLogTailBytes), tests: tests)
+        if let failed = outcome.failedIndex {
+            let name = spec.steps[failed].name
+            return Verification(passed: false, failedStep: name, summary: outcome.message ?? "step \(name) failed",
+                                logTail: Self.tail(of: logs.appendingPathComponent("\(name).log"), bytes: Self.fixLogTailBytes),
+                                tests: tests, cases: outcome.cases)
+        }
+        guard !spec.vms.isEmpty else { return Verification(passed: true, summary: "passed", tests: tests, cases: outcome.cases) }
+
+        let repo = try repository(of: run)
+        let sha = ObjectID(hex: run.sha)!  // checked by loadPipeline
+        let tree = candidate.workspace.deletingLastPathComponent().appendingPathComponent("tree")
+        try? FileManager.default.removeItem(at: tree)
+        _ = try repo.export(sha, to: tree)
+        try FileChange.apply(candidate.changes, from: candidate.workspace, to: tree)
+        var signature = GitNoteAuthor.signature
+        signature.date = Date()
+        let commit = try repo.createCommit(parent: sha, treeFrom: tree,
+                                           message: "Pushbox autofix candidate of run \(run.id), attempt \(candidate.attempt)\n",
+                                           author: signature, committer: signature)
+        try? FileManager.default.removeItem(at: tree)
+        let first = spec.vms.count
+        try environment.store.setVMs(runID: run.id, tree: .autofix, Self.plannedVMs(spec, tree: .autofix, first: first))
+        let vms = try await validateInVMs(run, repo: repo, commit: commit, spec: spec, setup: setup, tree: .autofix,
+                                          first: first, files: files, logger: logger)
+        if vms.state == .passed {
+            var verification = Verification(passed: true, summary: "passed in the container and in \(spec.vms.count) guest\(spec.vms.count == 1 ? "" : "s")",
+                                            tests: tests, cases: outcome.cases)
+            verification.verifiedTree = try repo.commit(commit).tree.hex
+            return verification
+        }
+        let guest = ((try? environment.store.run(id: run.id))?.vms ?? [])
+            .first { $0.tree == .autofix && ($0.state == .failed || $0.state == .error) }
+        let profile = guest?.profile ?? spec.vms[0].profile
+        return Verification(passed: false, place: .vm(profile), summary: vms.message ?? "vm \(profile) \(vms.state.rawValue)",
+                            logTail: guest.map { Self.tail(of: files.log(step: $0.logName), bytes: Self.fixLogTailBytes) } ?? "",
+                            tests: tests, cases: outcome.cases)
     }
 
     // MARK: helpers (pure or file-level)
@@ -209,20 +333,6 @@ extension RunDriver {
     static func oneLine(_ text: String) -> String {
         let line = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: " ")
         return line.count > 300 ? String(line.prefix(297)) + "..." : line
-    }
-
-    /// Applies `changes` (paths relative to the roots) from `source` onto `target`.
-    static func apply(_ changes: [FileChange], from source: URL, to target: URL) throws {
-        let fm = FileManager.default
-        for change in changes {
-            guard !change.path.split(separator: "/").contains("..") else { continue }
-            let destination = target.appendingPathComponent(change.path)
-            try? fm.removeItem(at: destination)
-            if change.kind != .deleted {
-                try fm.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try fm.copyItem(at: source.appendingPathComponent(change.path), to: destination)
-            }
-        }
     }
 
     static func tail(of url: URL, bytes: Int) -> String {

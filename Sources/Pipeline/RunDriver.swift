@@ -94,19 +94,29 @@ package struct RunDriver: Sendable {
             }
             collectArtifacts(run, spec: pipeline.spec, passed: result.state == .passed, files: files, mounts: caches?.mounts ?? [],
                              logger: logger)
-            // 3. autofix: a failed run gets a fix attempt on a copy; the run itself stays failed. A passing
-            //    fix is validated in the VMs too (on its own tree).
+            // 3. autofix: a failed step is first re-run once (a flake costs no model call); otherwise the fixer
+            //    works on copies, and a fix is published only once it passed in a fresh container and in every
+            //    guest. The run itself stays failed (unless the step was flaky and `flaky: pass`).
+            var passed = result.state == .passed
             if result.state == .failed, let failed = result.failedIndex {
-                await autofix(run, repo: repo, spec: pipeline.spec, setup: result.setup, results: result.results,
-                              failedIndex: failed, files: files, logger: logger)
+                let stage = await autofix(run, repo: repo, spec: pipeline.spec, setup: result.setup,
+                                          failure: stepFailure(result, index: failed, spec: pipeline.spec, files: files),
+                                          files: files, logger: logger)
+                if stage == .flaky, pipeline.spec.flaky == .pass {
+                    passed = true
+                    outcome = (.passed, nil)
+                }
             }
-            // 4. vms: the passing tree again in each `vms:` guest
-            if result.state == .passed, !pipeline.spec.vms.isEmpty {
+            // 4. vms: the passing tree again in each `vms:` guest; a guest's failure starts autofix too.
+            if passed, !pipeline.spec.vms.isEmpty {
                 times.vmsStartedAt = Date()
                 let vms = try await validateInVMs(run, repo: repo, commit: ObjectID(hex: run.sha)!,  // checked by loadPipeline
                                                   spec: pipeline.spec,
                                                   setup: result.setup, tree: .pushed, first: 0, files: files, logger: logger)
                 outcome = (vms.state, vms.message)
+                if vms.state == .failed, let failure = guestFailure(run, files: files) {
+                    await autofix(run, repo: repo, spec: pipeline.spec, setup: result.setup, failure: failure, files: files, logger: logger)
+                }
             }
         } catch let abort as RunAbort {
             outcome = (abort.state, abort.message)
@@ -183,7 +193,7 @@ package struct RunDriver: Sendable {
 
     static let finishRetryFor: Duration = .seconds(600)
 
-    private func repository(of run: Run) throws -> Repository {
+    func repository(of run: Run) throws -> Repository {
         guard let repo = try store.repo(id: run.repoID) else {
             throw RunAbort(state: .error, message: "repository \(run.repoName) is no longer registered")
         }
@@ -393,6 +403,8 @@ package struct RunDriver: Sendable {
         /// Index of the step that failed (exit code or timeout), when the state is `failed`.
         var failedIndex: Int?
         var setup: SandboxSetup
+        /// The test cases of the steps' JUnit files, in step order (empty without JUnit).
+        var cases: [TestCase] = []
     }
 
     /// Runs the run's steps in one sandbox, recording them in the store; returns the run's final state.
@@ -490,6 +502,7 @@ package struct RunDriver: Sendable {
                     results[index].testsFailed = counts.failed
                     results[index].testsSkipped = counts.skipped
                 }
+                outcome.cases += environment.testReader.testCases(junitFiles: junit)
                 try await record(results[index], true)
                 if !status.succeeded {
                     for later in results.indices where later > index {

@@ -24,6 +24,7 @@ package enum NoteFormatter {
             lines.append(line)
         }
         if !run.artifacts.isEmpty { lines.append("artifacts: \(ArtifactFile.noteSummary(run.artifacts))") }
+        if let flaky = run.flaky { lines.append("flaky: \(flaky)") }
         if let autofix = run.autofix { lines.append("autofix: \(autofix)") }
         lines += run.vms.map(\.noteLine)
         if let superseded = run.supersededBy {
@@ -111,5 +112,9 @@ package struct TestCountReader: TestResultReader {
         try? handle.seek(toOffset: size > tailSize ? size - tailSize : 0)
         guard let tail = try? handle.readToEnd() else { return nil }
         return TestSummaryParser.parse(tail)
+    }
+
+    package func testCases(junitFiles: [URL]) -> [TestCase] {
+        JUnitParser.cases(junitFiles)
     }
 }

@@ -66,6 +66,11 @@ package enum JUnitParser {
     package static let maxInputSize = 64 * 1024 * 1024
 
     package static func parse(_ xml: Data) throws -> TestCounts {
+        try parseReport(xml).counts
+    }
+
+    /// The counts and the `<testcase>` elements (`classname.name`, or `name` alone) with their outcomes.
+    package static func parseReport(_ xml: Data) throws -> (counts: TestCounts, cases: [TestCase]) {
         guard !xml.isEmpty else { throw JUnitParseError.empty }
         guard xml.count <= maxInputSize else { throw JUnitParseError.tooLarge(size: xml.count, limit: maxInputSize) }
         try checkProlog(xml)
@@ -84,7 +89,12 @@ package enum JUnitParser {
             throw JUnitParseError.malformed(line: parser.lineNumber, column: parser.columnNumber, reason: message)
         }
         guard counter.rootName != nil else { throw JUnitParseError.malformed(line: 1, column: 1, reason: "no root element") }
-        return counter.result
+        return (counter.result, counter.cases)
+    }
+
+    /// The test cases of each readable file, in order; unreadable or malformed files are left out.
+    package static func cases(_ urls: [URL]) -> [TestCase] {
+        urls.flatMap { url in (try? parseReport(read(url)).cases) ?? [] }
     }
 
     /// Reads and counts each file; a file that cannot be read or parsed is left out of the sum and
@@ -246,8 +256,10 @@ private final class JUnitCounter: NSObject, XMLParserDelegate {
     private var elementCounts = TestCounts()
     private var testcases = 0
     private var orphanFailures = 0
-    /// Open `<testcase>` elements, innermost last: (failed, skipped).
-    private var openCases: [(failed: Bool, skipped: Bool)] = []
+    /// Open `<testcase>` elements, innermost last: (name, failed, skipped).
+    private var openCases: [(name: String, failed: Bool, skipped: Bool)] = []
+    /// Every closed `<testcase>`, in document order.
+    private(set) var cases: [TestCase] = []
     /// Depth of the suite elements, innermost last.
     private var suiteDepths: [Int] = []
     private var attributeCounts = TestCounts()
@@ -281,7 +293,8 @@ private final class JUnitCounter: NSObject, XMLParserDelegate {
             }
         case "testcase":
             let status = attributes["status"]?.lowercased() ?? ""
-            openCases.append((failed: false, skipped: ["notrun", "disabled", "skipped"].contains(status)))
+            let name = [attributes["classname"], attributes["name"]].compactMap { $0?.isEmpty == false ? $0 : nil }.joined(separator: ".")
+            openCases.append((name: name, failed: false, skipped: ["notrun", "disabled", "skipped"].contains(status)))
         case "failure", "error":
             if !openCases.isEmpty {
                 openCases[openCases.count - 1].failed = true
@@ -304,13 +317,18 @@ private final class JUnitCounter: NSObject, XMLParserDelegate {
         case "testcase":
             guard let testcase = openCases.popLast() else { return }
             testcases += 1
+            let outcome: TestCase.Outcome
             if testcase.failed {
                 elementCounts.failed += 1
+                outcome = .failed
             } else if testcase.skipped {
                 elementCounts.skipped += 1
+                outcome = .skipped
             } else {
                 elementCounts.passed += 1
+                outcome = .passed
             }
+            if cases.count < Self.maxCases { cases.append(TestCase(name: testcase.name, outcome: outcome)) }
         default:
             break
         }
@@ -365,6 +383,9 @@ private final class JUnitCounter: NSObject, XMLParserDelegate {
         if failure == nil { failure = error }
         parser.abortParsing()
     }
+
+    /// Test cases kept per file for identity checks (counts go on beyond it).
+    static let maxCases = 100_000
 
     /// Counts in attributes: at most 9 digits, so sums never overflow.
     private static func number(_ text: String) -> Int? {

@@ -5,7 +5,7 @@ import Foundation
 /// logs (ANSI colours, line anchors, raw download), autofix attempts and VM results; a little inline
 /// JavaScript follows live logs over server-sent events and sends Cancel/Retry. No assets from elsewhere.
 enum Pages {
-    static func index(runs: [Run], repos: [Repo] = []) -> String {
+    static func index(runs: [Run], repos: [Repo] = [], flaky: [FlakyTest] = []) -> String {
         let rows = runs.map { run in
             """
             <tr class="\(run.state.rawValue)"><td><a href="/runs/\(run.id)">#\(run.id)</a></td><td>\(escape(run.repoName))</td>\
@@ -23,12 +23,22 @@ enum Pages {
         }.joined(separator: "\n")
         let repoTable = repos.isEmpty ? "<p class=\"note\">No repository registered yet: <code>pushbox repo add /srv/git/app.git</code></p>"
             : "<table><tr><th>repository</th><th>path</th><th>latest run</th></tr>\(repoRows)</table><h2>recent runs</h2>"
+        // Tests that failed and then passed on a re-run of the same commit (autofix's flake triage).
+        let flakyRows = flaky.prefix(50).map { test in
+            "<tr><td>\(escape(test.repo))</td><td><code>\(escape(test.name))</code></td><td>\(test.times)</td>"
+                + "<td><a href=\"/runs/\(test.lastRunID)\">#\(test.lastRunID)</a></td></tr>"
+        }.joined(separator: "\n")
+        let flakyTable = flaky.isEmpty ? "" : """
+            <h2 id="flaky">flaky tests</h2>
+            <table class="flaky"><tr><th>repository</th><th>test</th><th>times</th><th>last run</th></tr>\(flakyRows)</table>
+            """
         return page(title: "pushbox", refresh: live ? 2 : 10, body: """
             <h1>pushbox</h1>
             \(repoTable)
             <table><tr><th>run</th><th>repo</th><th>ref</th><th>commit</th><th>status</th><th>duration</th><th>tests</th><th>commit subject</th><th></th></tr>
             \(rows)
             </table>
+            \(flakyTable)
             """)
     }
 
@@ -40,6 +50,9 @@ enum Pages {
     /// `autofix` and `vm` badges of a run, coloured by outcome.
     static func badges(_ run: Run) -> String {
         var out = ""
+        if let flaky = run.flaky {
+            out += "<span class=\"badge skipped\" title=\"\(escape(flaky))\">flaky</span> "
+        }
         if let autofix = run.autofix {
             let state = autofix.hasPrefix("passed") ? "passed" : autofix.hasPrefix("skipped") ? "skipped" : "failed"
             out += "<span class=\"badge \(state)\" title=\"\(escape(autofix))\">autofix</span> "

@@ -51,6 +51,15 @@ package enum Routes {
             return try json(RunList(runs: try context.store.runs(limit: limit, repoID: repoID)))
         }
 
+        router.get("/api/v1/flaky") { request, _ in
+            var repoID: Int64?
+            if let name = request.uri.queryParameters.get("repo") {
+                guard let repo = try context.store.repo(named: name) else { return failure(.notFound, "no repository named \(name)") }
+                repoID = repo.id
+            }
+            return try json(["flaky": try context.store.flakyTests(repoID: repoID)])
+        }
+
         router.get("/api/v1/runs/:id") { _, ctx in
             guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
             guard let run = try context.store.run(id: id) else { return failure(.notFound, "no run \(id)") }
@@ -188,7 +197,8 @@ package enum Routes {
         }
 
         router.get("/") { _, _ in
-            html(Pages.index(runs: (try? context.store.runs(limit: 100)) ?? [], repos: (try? context.store.repos()) ?? []))
+            html(Pages.index(runs: (try? context.store.runs(limit: 100)) ?? [], repos: (try? context.store.repos()) ?? [],
+                             flaky: (try? context.store.flakyTests()) ?? []))
         }
 
         router.get("/runs/:id") { _, ctx in

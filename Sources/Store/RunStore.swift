@@ -206,6 +206,19 @@ package final class RunStore: DeliveryQueue, Sendable {
                 UPDATE runs SET reported_at = COALESCE(finished_at, created_at) WHERE state IN ('passed', 'failed', 'error', 'canceled');
                 """)
         }
+        migrator.registerMigration("v12: flaky runs and tests") { db in
+            try db.execute(sql: """
+                ALTER TABLE runs ADD COLUMN flaky TEXT;
+                CREATE TABLE flaky_tests (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    repo_id INTEGER NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+                    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL,
+                    seen_at REAL NOT NULL
+                );
+                CREATE INDEX flaky_tests_repo ON flaky_tests (repo_id, name);
+                """)
+        }
         return migrator
     }
 
@@ -539,6 +552,36 @@ package final class RunStore: DeliveryQueue, Sendable {
         }
     }
 
+    /// Records that the run's failing step passed on its re-run: `flaky` is the note's line without the
+    /// prefix; `tests` the names recorded for the repository (the failing JUnit tests, or `step <name>`).
+    package func recordFlaky(runID: Int64, repoID: Int64, flaky: String, tests: [String]) throws {
+        let now = Date().timeIntervalSince1970
+        try pool.write { db in
+            try db.execute(sql: "UPDATE runs SET flaky = ? WHERE id = ?", arguments: [flaky, runID])
+            for name in Set(tests).sorted() {
+                try db.execute(sql: "INSERT INTO flaky_tests (repo_id, run_id, name, seen_at) VALUES (?, ?, ?, ?)",
+                               arguments: [repoID, runID, name, now])
+            }
+        }
+    }
+
+    /// The flaky tests of one repository (nil: of all), most often seen first.
+    package func flakyTests(repoID: Int64? = nil) throws -> [FlakyTest] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT repos.name AS repo, flaky_tests.name AS name, COUNT(*) AS times, MAX(flaky_tests.run_id) AS last_run,
+                       MAX(flaky_tests.seen_at) AS last_seen
+                FROM flaky_tests JOIN repos ON repos.id = flaky_tests.repo_id
+                WHERE ? IS NULL OR flaky_tests.repo_id = ?
+                GROUP BY flaky_tests.repo_id, flaky_tests.name
+                ORDER BY times DESC, last_seen DESC, repo, name
+                """, arguments: [repoID, repoID]).map { row in
+                FlakyTest(repo: row["repo"], name: row["name"], times: row["times"], lastRunID: row["last_run"],
+                          lastSeen: Date(timeIntervalSince1970: row["last_seen"]))
+            }
+        }
+    }
+
     /// Records the run's autofix outcome: the text after `autofix: ` in the note (one line).
     package func update(runID: Int64, autofix: String) throws {
         try pool.write { db in
@@ -858,7 +901,7 @@ package final class RunStore: DeliveryQueue, Sendable {
                    supersededBy: row["superseded_by"], requeues: row["requeues"], retryOf: row["retry_of"],
                    source: row["source"], createdAt: Date(timeIntervalSince1970: row["created_at"]),
                    startedAt: date(row["started_at"]), finishedAt: date(row["finished_at"]), steps: steps,
-                   autofix: row["autofix"], vms: vms, subject: row["subject"],
+                   autofix: row["autofix"], flaky: row["flaky"], vms: vms, subject: row["subject"],
                    artifacts: artifacts, artifactsRemovedAt: date(row["artifacts_removed_at"]))
     }
 

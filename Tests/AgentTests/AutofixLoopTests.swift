@@ -44,7 +44,8 @@ struct AutofixLoopTests {
         ("tests/test_add.py", "def test_add():\n    assert add(2, 2) == 4\n", "def test_add():\n    assert add(2, 2) == 0\n", "protected"),
         ("src/add_spec.py", "def test_add():\n    pass\n", "import pytest\n@pytest.mark.skip\ndef test_add():\n    pass\n", "skip"),
         ("src/checks.py", "def test_a():\n    pass\ndef test_b():\n    pass\n", "def test_a():\n    pass\n", "removes test functions"),
-        ("test.sh", "[ 1 = 2 ]\n", "[ 2 = 2 ]\n", "only expected values"),
+        ("checks/test-add.sh", "[ 1 = 2 ]\n", "[ 2 = 2 ]\n", "only expected values"),
+        ("test.sh", "[ 1 = 2 ]\n", "[ 2 = 2 ]\n", "rule protected-path: edits test.sh"),
         (".pushbox.yml", "steps: []\n", "steps: [x]\n", "protected"),
     ])
     func rejections(_ path: String, _ before: String, _ after: String, _ reason: String) throws {
@@ -54,20 +55,20 @@ struct AutofixLoopTests {
         let attempt = try Self.tree(directory, "attempt", [path: after])
         let rejection = AntiCheat.check([FileChange(path: path, kind: .modified)], original: original, attempt: attempt,
                                         protected: FixRequest.defaultProtectedPaths)
-        #expect(rejection?.contains(reason) == true, "\(String(describing: rejection))")
+        #expect(rejection?.description.contains(reason) == true, "\(String(describing: rejection))")
     }
 
     @Test("a real fix passes; deleting a test file does not")
     func acceptAndDelete() throws {
         let directory = try TemporaryDirectory(prefix: "anticheat")
         defer { directory.remove() }
-        let original = try Self.tree(directory, "original", ["add.c": "return a-b;\n", "test.sh": "check\n"])
+        let original = try Self.tree(directory, "original", ["add.c": "return a-b;\n", "checks/test-add.sh": "check\n"])
         let attempt = try Self.tree(directory, "attempt", ["add.c": "return a+b;\n"])
         #expect(AntiCheat.check([FileChange(path: "add.c", kind: .modified)], original: original, attempt: attempt,
                                 protected: FixRequest.defaultProtectedPaths) == nil)
-        let deleted = AntiCheat.check([FileChange(path: "test.sh", kind: .deleted)], original: original, attempt: attempt,
+        let deleted = AntiCheat.check([FileChange(path: "checks/test-add.sh", kind: .deleted)], original: original, attempt: attempt,
                                       protected: FixRequest.defaultProtectedPaths)
-        #expect(deleted?.contains("deletes or renames the test file test.sh") == true)
+        #expect(deleted == Rejection(.testFileDeleted, "deletes or renames the test file checks/test-add.sh"))
     }
 
     @Test("the log in the task keeps the first error lines and the tail")

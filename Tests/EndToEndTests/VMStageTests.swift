@@ -242,6 +242,94 @@ struct VMStageTests {
         #expect(fixNote.hasPrefix("pushbox: passed\n") && fixNote.contains("\nvm linux-x86_64: passed "), "\(fixNote)")
     }
 
+    /// A project whose guest entry also runs `guest-check.sh`, which fails until `portable.txt` exists, and
+    /// whose fixer (`command` backend) fixes `add` and writes `portable.txt` only once its task shows the
+    /// guest's complaint.
+    static func guestCheckedProject(_ repo: GitFixture, buggy: Bool, maxAttempts: Int) throws {
+        try Projects.make(in: repo, pipeline: Projects.defaultPipeline + """
+
+            autofix: {max_attempts: \(maxAttempts)}
+            vms:
+              - {profile: linux-x86_64, run: "make test && ./guest-check.sh"}
+            """)
+        if buggy {
+            try repo.write("hello.c", """
+                #include <stdio.h>
+                int add(int a, int b) { return a-b; }
+                int main(void) { printf("hello %d\\n", add(2, 2)); return 0; }
+                """)
+        }
+        try repo.write("guest-check.sh", """
+            #!/bin/sh
+            [ -e portable.txt ] || { echo "GUEST-CHECK: portable.txt is missing in this guest"; exit 1; }
+            echo "guest check ok"
+            """, executable: true)
+        try repo.write("fixer.sh", """
+            prompt=$(cat)
+            sed -i 's/a-b/a+b/' hello.c
+            case "$prompt" in *GUEST-CHECK*) echo yes > portable.txt ;; esac
+            echo "fixed what the task showed"
+            """)
+    }
+
+    static let guestCheckedFixer = """
+        autofix:
+          backend: command
+          command: "sh ./fixer.sh"
+        """
+
+    @Test("a fix that fails in the guest is not published; the next attempt is told the guest's log and its fix is")
+    func fixFailingInGuestIsNotPublished() throws {
+        let pushbox = try Self.daemon(extra: Self.guestCheckedFixer)
+        try pushbox.startDaemon()
+        // One attempt: it passes in the container, fails in the guest, and nothing is published.
+        let single = try pushbox.makeRepo("single")
+        try Self.guestCheckedProject(single, buggy: true, maxAttempts: 1)
+        let (singleSHA, singleRun, singleNote) = try AutofixTests.pushAndWait(pushbox, single)
+        #expect(singleRun.autofix == "failed (attempt 1 failed in vm linux-x86_64)", "\(String(describing: singleRun.autofix))\n\(pushbox.daemonOutput().suffix(3000))")
+        #expect(singleNote.contains("\nautofix: failed (attempt 1 failed in vm linux-x86_64)\n"), "\(singleNote)")
+        #expect(singleNote.contains("\nvm linux-x86_64 (autofix): failed "), "\(singleNote)")
+        #expect(try single.checked(["branch", "--list", "autofix/*"], in: single.bare).isEmpty, "nothing reached review")
+        let singleRecords = try AutofixTests.attempts(pushbox, run: singleRun.id)
+        let verification = try #require(singleRecords.first?["verification"] as? [String: Any])
+        #expect(verification["passed"] as? Bool == false && verification["failed_in"] as? String == "vm linux-x86_64", "\(verification)")
+        #expect((verification["log_tail"] as? String)?.contains("GUEST-CHECK: portable.txt is missing") == true)
+        _ = singleSHA
+
+        // Two attempts: the second is told what the guest said, and only its fix is published.
+        let repo = try pushbox.makeRepo("twice")
+        try Self.guestCheckedProject(repo, buggy: true, maxAttempts: 2)
+        let (sha, run, note) = try AutofixTests.pushAndWait(pushbox, repo)
+        #expect(run.state == .failed)
+        #expect(run.autofix == "passed autofix/main/\(sha.prefix(8)) (2 attempts, $0.00)", "\(String(describing: run.autofix))")
+        #expect(note.contains("\nvm linux-x86_64 (autofix): passed "), "\(note)")
+        let records = try AutofixTests.attempts(pushbox, run: run.id)
+        #expect(records.count == 2 && records[0]["passed"] as? Bool == false && records[1]["passed"] as? Bool == true)
+        let branch = "autofix/main/\(sha.prefix(8))"
+        let files = try repo.checked(["diff", "--name-only", "\(sha)..\(branch)"], in: repo.bare)
+        #expect(files.split(separator: "\n").sorted() == ["hello.c", "portable.txt"], "the published fix is the second attempt's: \(files)")
+        let fixNote = try repo.checked(["notes", "--ref=pushbox", "show", branch], in: repo.bare)
+        #expect(fixNote.hasPrefix("pushbox: passed\n") && fixNote.contains("\nvm linux-x86_64: passed "), "\(fixNote)")
+    }
+
+    @Test("a run that passes in the container but fails in a guest starts autofix with the guest's log")
+    func guestOnlyFailureStartsAutofix() throws {
+        let pushbox = try Self.daemon(extra: Self.guestCheckedFixer)
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try Self.guestCheckedProject(repo, buggy: false, maxAttempts: 1)
+        let (sha, run, note) = try AutofixTests.pushAndWait(pushbox, repo)
+        #expect(run.state == .failed)
+        #expect(run.steps.allSatisfy { $0.state == .passed })
+        #expect(run.vms.first { $0.tree == .pushed }?.state == .failed)
+        #expect(run.autofix == "passed autofix/main/\(sha.prefix(8)) (1 attempt, $0.00)", "\(String(describing: run.autofix))\n\(pushbox.daemonOutput().suffix(3000))")
+        #expect(note.contains("\nvm linux-x86_64: failed ") && note.contains("\nvm linux-x86_64 (autofix): passed "), "\(note)")
+        let branch = "autofix/main/\(sha.prefix(8))"
+        #expect(try repo.checked(["diff", "--name-only", "\(sha)..\(branch)"], in: repo.bare) == "portable.txt\n")
+        let message = try repo.checked(["log", "-1", "--format=%B", branch], in: repo.bare)
+        #expect(message.contains("vm linux-x86_64 failed (exit 1)"), "\(message)")
+    }
+
     /// The shipped profiles plus `broken-x86_64`: the x86_64 guest with a kernel argument that hangs its
     /// boot (the kernel panics without an init and never reaches the job) and a short boot timeout.
     static func profilesWithBrokenGuest() throws -> URL {

@@ -32,7 +32,8 @@ struct OpenAPITests {
         let paths = Set(try #require(doc["paths"] as? [String: Any]).keys)
         #expect(paths == ["/healthz", "/metrics", "/api/v1/status", "/api/v1/repos", "/api/v1/runs", "/api/v1/runs/{id}",
                           "/api/v1/runs/{id}/attempts", "/api/v1/runs/{id}/artifacts", "/api/v1/runs/{id}/artifacts/{path}", "/api/v1/runs/{id}/log", "/api/v1/runs/{id}/logs/{step}",
-                          "/api/v1/runs/{id}/cancel", "/api/v1/runs/{id}/retry", "/api/v1/hooks/post-receive", "/api/v1/openapi.json"])
+                          "/api/v1/runs/{id}/cancel", "/api/v1/runs/{id}/retry", "/api/v1/hooks/post-receive", "/api/v1/openapi.json",
+                          "/api/v1/flaky"])
     }
 
     @Test("the schemas match the encoders: Run, Step, VMResult, FixAttempt, SubmitResult, ActionResponse, Status")
@@ -42,7 +43,7 @@ struct OpenAPITests {
         let vm = VMResult(position: 0, profile: "p", command: "c", message: "m", exitCode: 0, accel: "tcg", bootSeconds: 1, startedAt: date,
                           finishedAt: date, testsPassed: 1, testsFailed: 0, testsSkipped: 0)
         let run = Run(id: 1, repoID: 1, repoName: "a", ref: "r", sha: "s", oldSHA: "o", message: "m", detected: "d", image: "i", sandboxID: "x",
-                      supersededBy: 2, retryOf: 3, startedAt: date, finishedAt: date, steps: [step], autofix: "a", vms: [vm], subject: "s",
+                      supersededBy: 2, retryOf: 3, startedAt: date, finishedAt: date, steps: [step], autofix: "a", flaky: "f", vms: [vm], subject: "s",
                       artifacts: [ArtifactFile(path: "p", size: 1)], artifactsRemovedAt: date)
         #expect(try Self.keys(run) == Self.properties("Run"))
         let listed = ArtifactList(run: run)

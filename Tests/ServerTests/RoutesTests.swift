@@ -15,6 +15,7 @@ import TestSupport
 struct RoutesTests {
     struct NoCounts: TestResultReader {
         func testCounts(log: URL, junitFiles: [URL]) -> TestCounts? { nil }
+        func testCases(junitFiles: [URL]) -> [TestCase] { [] }
     }
 
     final class World: @unchecked Sendable {
