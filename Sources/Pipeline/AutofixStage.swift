@@ -29,13 +29,18 @@ extension RunDriver {
     }
 
     /// How the autofix stage ended for the run.
-    enum AutofixStageResult: Sendable, Equatable {
-        /// Autofix is off for this run (backend off, `autofix: false`, an `autofix/` branch).
-        case notRun
-        /// The failing step passed on its re-run: recorded as flaky, no model was called.
-        case flaky
-        /// The fixer ran; its outcome is the run's `autofix` line.
-        case attempted
+    struct AutofixStageResult: Sendable, Equatable {
+        enum Outcome: Sendable, Equatable {
+            /// Autofix is off for this run (backend off, `autofix: false`, an `autofix/` branch).
+            case notRun
+            /// The failing step passed on its re-run: recorded as flaky, no model was called.
+            case flaky
+            /// The fixer ran; its outcome is the run's `autofix` line.
+            case attempted
+        }
+        var outcome: Outcome
+        /// How long the flake re-run took, when there was one.
+        var rerun: Duration?
     }
 
     /// The failure of container step `index` of `outcome`.
@@ -63,9 +68,10 @@ extension RunDriver {
     @discardableResult
     func autofix(_ run: Run, repo: Repository, spec: PipelineSpec, setup: SandboxSetup, failure: RunFailure,
                  files: RunFiles, logger: Logger) async -> AutofixStageResult {
-        guard let fixer = environment.fixer, environment.config.autofix.backend != "off" else { return .notRun }
-        guard spec.autofix.enabled else { return .notRun }
-        guard let branch = RefUpdate(oldSHA: "", newSHA: run.sha, ref: run.ref).branch, !branch.hasPrefix("autofix/") else { return .notRun }
+        let notRun = AutofixStageResult(outcome: .notRun)
+        guard let fixer = environment.fixer, environment.config.autofix.backend != "off" else { return notRun }
+        guard spec.autofix.enabled else { return notRun }
+        guard let branch = RefUpdate(oldSHA: "", newSHA: run.sha, ref: run.ref).branch, !branch.hasPrefix("autofix/") else { return notRun }
         var logger = logger
         logger[metadataKey: "stage"] = "autofix"
         // The flake re-run repeats the run as it was, caches included; the agent's containers and the
@@ -75,19 +81,25 @@ extension RunDriver {
         var setup = setup
         setup.runSpec.mounts = []
         let line: String
+        var rerun: Duration?
         do {
             let attempts = try prepareAttempts(files)
             defer { Self.keepLogsOnly(files.attempts, volume: attempts, logger: logger) }
-            if let index = failure.stepIndex,
-               let flaky = try await rerunForFlake(run, repo: repo, spec: spec, setup: runSetup, failure: failure, index: index,
-                                                   files: files, logger: logger) {
+            var flaky: (line: String, tests: [String])?
+            if let index = failure.stepIndex {
+                let started = ContinuousClock.now
+                flaky = try await rerunForFlake(run, repo: repo, spec: spec, setup: runSetup, failure: failure, index: index,
+                                                files: files, logger: logger)
+                rerun = ContinuousClock.now - started
+            }
+            if let flaky {
                 do {
                     try environment.store.recordFlaky(runID: run.id, repoID: run.repoID, flaky: flaky.line, tests: flaky.tests)
                 } catch {
                     logger.error("cannot record the flaky step: \(error)")
                 }
                 logger.notice("the failing step passed on its re-run: flaky, no model call", metadata: ["tests": "\(flaky.tests)"])
-                return .flaky
+                return AutofixStageResult(outcome: .flaky, rerun: rerun)
             }
             line = try await runFixer(fixer, run: run, repo: repo, branch: branch, spec: spec, setup: setup, failure: failure,
                                       files: files, logger: logger)
@@ -108,7 +120,7 @@ extension RunDriver {
         } catch {
             logger.error("cannot record the autofix outcome: \(error)")
         }
-        return .attempted
+        return AutofixStageResult(outcome: .attempted, rerun: rerun)
     }
 
     /// `runs/<id>/attempts/`: the attempts' copies of the workspace, the flake re-run and the verification

@@ -102,7 +102,8 @@ package struct RunDriver: Sendable {
                 let stage = await autofix(run, repo: repo, spec: pipeline.spec, setup: result.setup,
                                           failure: stepFailure(result, index: failed, spec: pipeline.spec, files: files),
                                           files: files, logger: logger)
-                if stage == .flaky, pipeline.spec.flaky == .pass {
+                times.flakeRerunSeconds = stage.rerun.map(Units.seconds)
+                if stage.outcome == .flaky, pipeline.spec.flaky == .pass {
                     passed = true
                     outcome = (.passed, nil)
                 }
@@ -565,6 +566,8 @@ package struct StageTimes: Codable, Sendable {
     package var sandboxRequestedAt: Date?
     package var sandboxReadyAt: Date?
     package var vmsStartedAt: Date?
+    /// The flake re-run of autofix (the steps up to the failing one, in a fresh container), when it ran.
+    package var flakeRerunSeconds: Double?
 }
 
 /// `runs/<id>/metadata.json`: the seed's fields, stable names.

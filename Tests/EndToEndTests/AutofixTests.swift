@@ -161,7 +161,7 @@ struct AutofixTests {
             .toolUse([(id: "toolu_1", name: "edit_file", input: #"{"path":".pushbox.yml","old_text":"make test","new_text":"true"}"#)]),
             .text("I could not."),
             // 2: deletes the test script: rejected by the anti-cheat check.
-            .toolUse([(id: "toolu_2", name: "run_command", input: #"{"command":"rm test.sh && printf 'test:\\n\\ttrue\\n' >> Makefile"}"#)]),
+            .toolUse([(id: "toolu_2", name: "run_command", input: #"{"command":"rm test.sh"}"#)]),
             .text("Removed the failing test."),
             // 3: does nothing.
             .text("No idea."))
@@ -173,7 +173,7 @@ struct AutofixTests {
         #expect(refused.contains("protected") && refused.contains("\"is_error\":true"))
         let records = try Self.attempts(pushbox, run: run.id)
         #expect(records.count == 3)
-        #expect((records[1]["rejection"] as? String)?.contains("test.sh") == true, "\(records[1])")
+        #expect((records[1]["rejection"] as? String)?.hasPrefix("rule protected-path: deletes test.sh") == true, "\(records[1])")
         #expect(fake.requests[4].bodyText.contains("rejected: "))
         let branches = try repo.checked(["branch", "--list", "autofix/*"], in: repo.bare)
         #expect(branches.isEmpty)
