@@ -126,6 +126,8 @@ extension RunDriver {
             let reason = Self.oneLine(setup.masker.mask(reason))
             return result.attempts == 0 ? "skipped: \(reason)" : "gave up after \(attemptsText): \(reason)"
         case .fixed(let workspace, let changes, let explanation, let model):
+            // A run cancelled meanwhile (by a user, a superseding push, a shutdown) publishes nothing.
+            try Task.checkCancellation()
             let name = "autofix/\(branch)/\(run.sha.prefix(8))"
             let message = Self.commitMessage(run: run, failure: "step \(step.name) failed (\(results[failedIndex].exitCode.map { "exit \($0)" } ?? "error"))",
                                              explanation: setup.masker.mask(explanation), model: model, attempts: result.attempts)
