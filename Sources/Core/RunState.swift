@@ -11,6 +11,10 @@ package enum RunState: String, Codable, Sendable, CaseIterable {
     /// (the workspace could not be made). Retried once (source `disk-retry`) when there is space again.
     package static let runnerDiskFullPrefix = "runner disk full"
 
+    /// The message of a `canceled` run that a later push of its ref superseded (queued, running, or a spooled
+    /// push overtaken before the daemon saw it); the note's line says the same.
+    package static func supersededMessage(by runID: Int64) -> String { "superseded by run \(runID)" }
+
     package var isFinished: Bool {
         switch self {
         case .queued, .running: false

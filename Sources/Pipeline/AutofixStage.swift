@@ -231,7 +231,9 @@ extension RunDriver {
             return result.attempts == 0 ? "skipped: \(reason)" : "gave up after \(attemptsText): \(reason)"
         case .fixed(let workspace, let changes, let explanation, let model, let verification):
             // Every check passed: the whole pipeline in a fresh container and every `vms:` guest on this very
-            // tree (`verify`). Only now does anything reach the repository.
+            // tree (`verify`). Only now does anything reach the repository, unless the run was cancelled
+            // meanwhile (by a user, a superseding push, a shutdown): then nothing is published.
+            try Task.checkCancellation()
             let name = "autofix/\(branch)/\(run.sha.prefix(8))"
             let message = Self.commitMessage(run: run, failure: "\(failure.place) failed (\(failure.how))",
                                              explanation: setup.masker.mask(explanation), model: model, attempts: result.attempts)

@@ -53,6 +53,26 @@ struct RunAbort: Error {
     var message: String
 }
 
+/// Why the task of a running run was cancelled; the run's driver asks once it has stopped, and records the
+/// end accordingly. The scheduler records it before it cancels the task.
+package enum CancelReason: Sendable, Equatable {
+    /// `pushbox cancel` or `POST /api/v1/runs/<id>/cancel`: the run ends `canceled`.
+    case user
+    /// A later push of the run's branch (run `by`): the run ends `canceled`, "superseded by run N", with
+    /// `superseded_by` set. Never re-queued.
+    case superseded(by: Int64)
+    /// The daemon is stopping: the run goes back to the queue (its sandbox removed) for the next start.
+    case shutdown
+
+    /// The reason to keep when `self` is recorded for a run that already has `earlier` (nil: none yet). The
+    /// first reason stands, except that a shutdown gives way to any other: a run that a user canceled or a
+    /// push superseded is never re-queued, whichever came first.
+    package func recorded(over earlier: CancelReason?) -> CancelReason {
+        guard let earlier, earlier != .shutdown else { return self }
+        return earlier
+    }
+}
+
 /// Executes one claimed run, top to bottom: checkout, pipeline, report. Every stage is a call in
 /// `execute`; nothing hides in a callback.
 package struct RunDriver: Sendable {
@@ -63,11 +83,13 @@ package struct RunDriver: Sendable {
     private var store: RunStore { environment.store }
 
     /// Runs `run` (already `running` in the store) to a final state, records it, writes the run's files
-    /// and calls the reporters. Cancelling the calling task cancels the run. `shuttingDown` tells a
-    /// cancellation by a daemon shutdown from a user's cancel: such a run goes back to the queue (its
-    /// sandbox removed) instead of ending `canceled`.
+    /// and calls the reporters. Cancelling the calling task cancels the run, in whichever stage it is
+    /// (steps, autofix, VMs). A cancelled run asks `cancelReason` why, once it has stopped: a daemon
+    /// shutdown puts it back in the queue (its sandbox removed); a superseding push ends it `canceled`,
+    /// "superseded by run N"; anything else (nil included) ends it `canceled`. Its end is written once, here.
     @discardableResult
-    package func execute(_ run: Run, logger: Logger, shuttingDown: @escaping @Sendable () async -> Bool = { false }) async -> Run {
+    package func execute(_ run: Run, logger: Logger,
+                         cancelReason: @escaping @Sendable () async -> CancelReason? = { nil }) async -> Run {
         var logger = logger
         logger[metadataKey: "run"] = "\(run.id)"
         let files = environment.home.run(run.id)
@@ -134,14 +156,24 @@ package struct RunDriver: Sendable {
             logger.error("the container engine stopped answering during the run")
         }
         if Task.isCancelled && outcome.state != .canceled { outcome = (.canceled, "canceled") }
-        if outcome.state == .canceled, await shuttingDown() {
-            releaseWorkspace(files, logger: logger)
-            try? store.requeue(runID: run.id, message: "interrupted by a daemon shutdown; queued again")
-            logger.notice("run put back in the queue for the next start")
-            return (try? store.run(id: run.id)) ?? run
+        var supersededBy: Int64?
+        if outcome.state == .canceled {
+            switch await cancelReason() {
+            case .shutdown:
+                releaseWorkspace(files, logger: logger)
+                try? store.requeue(runID: run.id, message: "interrupted by a daemon shutdown; queued again")
+                logger.notice("run put back in the queue for the next start")
+                return (try? store.run(id: run.id)) ?? run
+            case .superseded(let newer):
+                outcome.message = RunState.supersededMessage(by: newer)
+                supersededBy = newer
+                logger.notice("run superseded by a later push", metadata: ["superseded_by": "\(newer)"])
+            case .user, nil:
+                break
+            }
         }
         // 5. report: store, metadata.json, note and other reporters
-        await recordFinish(run, outcome: outcome, logger: logger)
+        await recordFinish(run, outcome: outcome, supersededBy: supersededBy, logger: logger)
         let finished = (try? store.run(id: run.id)) ?? run
         writeMetadata(finished, times: times, files: files, logger: logger)
         await environment.hub.runFinished(runID: run.id)
@@ -173,12 +205,13 @@ package struct RunDriver: Sendable {
     /// Records the run's end in the store. When that fails (a full disk: "database or disk is full"), it
     /// is tried again with a growing pause for up to `finishRetryFor`, so a run whose end could not be written
     /// yet is not left `running` once space is back; a daemon stopped meanwhile re-queues it at its next start.
-    private func recordFinish(_ run: Run, outcome: (state: RunState, message: String?), logger: Logger) async {
+    private func recordFinish(_ run: Run, outcome: (state: RunState, message: String?), supersededBy: Int64?,
+                              logger: Logger) async {
         var pause = Duration.milliseconds(500)
         let deadline = ContinuousClock.now + Self.finishRetryFor
         while true {
             do {
-                try store.finish(runID: run.id, state: outcome.state, message: outcome.message)
+                try store.finish(runID: run.id, state: outcome.state, message: outcome.message, supersededBy: supersededBy)
                 return
             } catch {
                 guard ContinuousClock.now < deadline, !Task.isCancelled else {

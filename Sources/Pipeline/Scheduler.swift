@@ -28,7 +28,8 @@ package struct SubmitResult: Codable, Sendable, Equatable {
     package var status: Status
     package var runID: Int64?
     package var url: String?
-    /// Older queued runs of the same ref that this push superseded.
+    /// Older runs of the same ref that this push superseded: queued ones (now `canceled`) and, for a
+    /// branch, running ones (being stopped; each ends `canceled` unless it finished on its own first).
     package var superseded: [Int64]
     package var message: String?
     /// The review branch of an earlier run of this branch whose autofix passed, while it exists:
@@ -67,13 +68,21 @@ package struct SubmitResult: Codable, Sendable, Equatable {
 }
 
 /// The queue's one owner: accepts pushes, starts runs up to the concurrency limit (FIFO; one run at a
-/// time per repository and ref, so notes land in push order), supersedes queued runs of a ref that was
-/// pushed again, cancels and retries, and reconciles with the repositories and the spool.
+/// time per repository and ref, so notes land in push order), supersedes the queued runs of a ref that was
+/// pushed again and stops its running ones (branches; `RunStore.enqueue` says which), cancels and retries,
+/// and reconciles with the repositories and the spool.
 package actor Scheduler {
     private let environment: RunEnvironment
     private let driver: RunDriver
     private let logger: Logger
-    private var active: [Int64: (key: String, task: Task<Void, Never>)] = [:]
+    /// A run this scheduler is executing: its repository-and-ref key, its task, and why the task was
+    /// cancelled (recorded before the cancel; the run's driver asks for it when it has stopped).
+    private struct ActiveRun {
+        var key: String
+        var task: Task<Void, Never>
+        var cancelReason: CancelReason?
+    }
+    private var active: [Int64: ActiveRun] = [:]
     private var reconcileTask: Task<Void, Never>?
     private var stopping = false
 
@@ -95,6 +104,10 @@ package actor Scheduler {
             let recovered = try store.recoverInterrupted()
             if !recovered.requeued.isEmpty { logger.notice("re-queued runs interrupted by a restart: \(recovered.requeued)") }
             if !recovered.failed.isEmpty { logger.warning("runs interrupted twice, now error: \(recovered.failed)") }
+            if !recovered.superseded.isEmpty {
+                logger.notice("runs a later push superseded before a restart, now canceled: \(recovered.superseded)")
+                reportFinished(recovered.superseded)
+            }
         } catch {
             logger.error("cannot recover interrupted runs: \(error)")
         }
@@ -123,9 +136,23 @@ package actor Scheduler {
         stopping = true
         reconcileTask?.cancel()
         let tasks = active.values.map(\.task)
-        for task in tasks { task.cancel() }
+        for id in Array(active.keys) { stopTask(of: id, reason: .shutdown) }
         for task in tasks { await task.value }
     }
+
+    /// Records why run `id`'s task is cancelled (see `CancelReason.recorded(over:)`), then cancels it.
+    /// False when this scheduler is not executing that run.
+    @discardableResult
+    private func stopTask(of id: Int64, reason: CancelReason) -> Bool {
+        guard var entry = active[id] else { return false }
+        entry.cancelReason = reason.recorded(over: entry.cancelReason)
+        active[id] = entry
+        entry.task.cancel()
+        return true
+    }
+
+    /// Why run `id`'s task was cancelled (nil: it was not, or the run is not executing here).
+    private func cancelReason(of id: Int64) -> CancelReason? { active[id]?.cancelReason }
 
     /// Drains the spool, scans every repository for heads without runs, retries runs the engine's loss
     /// ended (once it answers), and fills free slots.
@@ -237,7 +264,7 @@ package actor Scheduler {
                 let run = try store.recordSuperseded(repo: repo, update: update, source: source, pushedAt: pushedAt, supersededBy: later)
                 result.status = .superseded
                 result.runID = run.id
-                result.message = "superseded by run \(later)"
+                result.message = RunState.supersededMessage(by: later)
                 reportFinished([run.id], repo: repo)
                 return result
             }
@@ -245,11 +272,15 @@ package actor Scheduler {
         let enqueued = try store.enqueue(repo: repo, update: update, source: source, pushedAt: pushedAt)
         result.runID = enqueued.run.id
         result.url = "\(environment.config.url)/runs/\(enqueued.run.id)"
-        result.superseded = enqueued.superseded
+        result.superseded = (enqueued.superseded + enqueued.supersededRunning).sorted()
         result.autofix = autofixHint(repo: repo, ref: update.ref)
         let queued = enqueued.run, reporters = environment.reporters
         Task { for reporter in reporters { await reporter.runChanged(queued, event: .queued) } }
         reportFinished(enqueued.superseded, repo: repo)
+        // The running ones end through their own driver, which records and reports "superseded by run N".
+        for id in enqueued.supersededRunning where !stopTask(of: id, reason: .superseded(by: enqueued.run.id)) {
+            logger.warning("run \(id) is running but not in this daemon; it is not stopped", metadata: ["superseded_by": "\(enqueued.run.id)"])
+        }
         logger.info("run queued", metadata: ["run": "\(enqueued.run.id)", "repo": "\(repo.name)", "ref": "\(update.ref)"])
         return result
     }
@@ -294,23 +325,30 @@ package actor Scheduler {
         }
     }
 
+    /// `reportFinished(_:repo:)` for runs of any repositories.
+    private func reportFinished(_ runIDs: [Int64]) {
+        var byRepo: [Int64: [Int64]] = [:]
+        for id in runIDs {
+            if let run = try? store.run(id: id) { byRepo[run.repoID, default: []].append(id) }
+        }
+        for (repoID, ids) in byRepo {
+            guard let repo = try? store.repo(id: repoID) else {
+                ids.forEach { try? store.markReported(runID: $0) }
+                continue
+            }
+            reportFinished(ids, repo: repo)
+        }
+    }
+
     /// Finished runs whose note and reports were never written (the daemon was killed between recording the
     /// end and reporting it) are reported now. Runs that ended in the last 5 s are left to their own path (the
     /// task that reports a superseded run, the run's own driver).
     private func reportUnreported() {
         guard let ids = try? store.unreportedFinishedRuns(before: Date().addingTimeInterval(-5)), !ids.isEmpty else { return }
-        var byRepo: [Int64: [Int64]] = [:]
-        for id in ids where active[id] == nil {
-            if let run = try? store.run(id: id) { byRepo[run.repoID, default: []].append(id) }
-        }
-        for (repoID, runIDs) in byRepo {
-            guard let repo = try? store.repo(id: repoID) else {
-                runIDs.forEach { try? store.markReported(runID: $0) }
-                continue
-            }
-            logger.notice("reporting runs whose end was not reported before a crash", metadata: ["runs": "\(runIDs)"])
-            reportFinished(runIDs, repo: repo)
-        }
+        let unreported = ids.filter { active[$0] == nil }
+        guard !unreported.isEmpty else { return }
+        logger.notice("reporting runs whose end was not reported before a crash", metadata: ["runs": "\(unreported)"])
+        reportFinished(unreported)
     }
 
     // MARK: the queue
@@ -340,11 +378,12 @@ package actor Scheduler {
             claimed.state = .running
             let driver = self.driver
             let logger = self.logger
+            let id = run.id
             let task = Task { [weak self] in
-                await driver.execute(claimed, logger: logger) { [weak self] in await self?.isStopping ?? true }
-                await self?.finished(run.id)
+                await driver.execute(claimed, logger: logger) { [weak self] in await self?.cancelReason(of: id) ?? .shutdown }
+                await self?.finished(id)
             }
-            active[run.id] = (key(run), task)
+            active[run.id] = ActiveRun(key: key(run), task: task)
         }
     }
 
@@ -354,7 +393,6 @@ package actor Scheduler {
     }
 
     package var runningCount: Int { active.count }
-    var isStopping: Bool { stopping }
 
     // MARK: control
 
@@ -363,10 +401,7 @@ package actor Scheduler {
     }
 
     package func cancel(runID: Int64) throws -> CancelOutcome {
-        if let entry = active[runID] {
-            entry.task.cancel()
-            return .stopping
-        }
+        if stopTask(of: runID, reason: .user) { return .stopping }
         guard let run = try store.run(id: runID) else { return .notFound }
         guard !run.state.isFinished else { return .alreadyFinished }
         try store.finish(runID: runID, state: .canceled, message: "canceled before it started")

@@ -28,7 +28,7 @@ package enum NoteFormatter {
         if let autofix = run.autofix { lines.append("autofix: \(autofix)") }
         lines += run.vms.map(\.noteLine)
         if let superseded = run.supersededBy {
-            lines.append("superseded by run \(superseded)")
+            lines.append(RunState.supersededMessage(by: superseded))
         } else if run.state == .failed, let message = run.message, let hint = message.range(of: "; ") {
             // A failed run's message starts with what its step lines say already; what the runner found
             // out besides (a full workspace, a full runner disk) follows after "; ".

@@ -299,20 +299,30 @@ package final class RunStore: DeliveryQueue, Sendable {
         package var run: Run
         /// Older queued runs of the same repo and ref that this run replaced (now `canceled`).
         package var superseded: [Int64]
+        /// Older running runs of the same branch that this push supersedes. The store leaves them `running`:
+        /// the caller stops them, and each one's own driver records its end, `canceled` with "superseded by
+        /// run N" (`finish(runID:state:message:supersededBy:)`), unless it finished on its own first.
+        package var supersededRunning: [Int64] = []
     }
 
-    /// Records a push and queues a run for it in one transaction. Older runs of the same repo and ref that
-    /// are still `queued` are superseded: marked `canceled` with "superseded by run N" (never dropped).
-    /// With `startNow` (a foreground `pushbox run`) the run is created `running`, so no daemon claims it,
-    /// and it supersedes nothing. `pushedAt` is when the push happened, if earlier than now (a spooled push).
+    /// Records a push and queues a run for it in one transaction. A push supersedes the older runs of the
+    /// same repo and ref pushed before it (for a spooled push: before `pushedAt`; so a late spooled push
+    /// never supersedes a newer run):
+    /// - those still `queued` are marked `canceled` with "superseded by run N" here (never dropped);
+    /// - those `running` in the daemon are listed in `supersededRunning`, for branches other than
+    ///   `autofix/…` only (a tag's or an autofix branch's running run is left to finish); a foreground
+    ///   `pushbox run` (it has an owner pid) is never superseded.
+    /// A retry (`retryOf`) is not a push and supersedes nothing. With `startNow` (a foreground `pushbox run`)
+    /// the run is created `running`, so no daemon claims it, and it supersedes nothing either. `pushedAt` is
+    /// when the push happened, if earlier than now (a spooled push).
     package func enqueue(repo: Repo, update: RefUpdate, source: String, retryOf: Int64? = nil,
                          startNow: Bool = false, pushedAt: Date? = nil) throws -> Enqueued {
         try pool.write { db in
             let now = Date().timeIntervalSince1970
+            let pushed = pushedAt?.timeIntervalSince1970 ?? now
             try db.execute(sql: """
                 INSERT INTO pushes (repo_id, ref, old_sha, new_sha, source, received_at) VALUES (?, ?, ?, ?, ?, ?)
-                """, arguments: [repo.id, update.ref, update.oldSHA, update.newSHA, source,
-                                 pushedAt?.timeIntervalSince1970 ?? now])
+                """, arguments: [repo.id, update.ref, update.oldSHA, update.newSHA, source, pushed])
             let pushID = db.lastInsertedRowID
             try db.execute(sql: """
                 INSERT INTO runs (repo_id, push_id, ref, sha, old_sha, state, source, retry_of, created_at, started_at, owner_pid)
@@ -320,13 +330,26 @@ package final class RunStore: DeliveryQueue, Sendable {
                 """, arguments: [repo.id, pushID, update.ref, update.newSHA, update.oldSHA, startNow ? "running" : "queued",
                                  source, retryOf, now, startNow ? now : nil, startNow ? Int64(getpid()) : nil])
             let runID = db.lastInsertedRowID
-            let older = startNow ? [] : try Int64.fetchAll(db, sql: """
-                SELECT id FROM runs WHERE repo_id = ? AND ref = ? AND state = 'queued' AND id < ?
-                """, arguments: [repo.id, update.ref, runID])
+            var older: [Int64] = [], running: [Int64] = []
+            if !startNow && retryOf == nil {
+                let rows = try Row.fetchAll(db, sql: """
+                    SELECT runs.id, runs.state FROM runs LEFT JOIN pushes ON pushes.id = runs.push_id
+                    WHERE runs.repo_id = ? AND runs.ref = ? AND runs.id < ? AND runs.owner_pid IS NULL
+                      AND runs.state IN ('queued', 'running') AND COALESCE(pushes.received_at, runs.created_at) <= ?
+                    ORDER BY runs.id
+                    """, arguments: [repo.id, update.ref, runID, pushed])
+                for row in rows {
+                    switch RunState(rawValue: row["state"]) {
+                    case .queued: older.append(row["id"])
+                    case .running where Self.supersedesRunningRuns(update): running.append(row["id"])
+                    default: break
+                    }
+                }
+            }
             for id in older {
                 try db.execute(sql: """
                     UPDATE runs SET state = 'canceled', message = ?, superseded_by = ?, finished_at = ? WHERE id = ?
-                    """, arguments: ["superseded by run \(runID)", runID, now, id])
+                    """, arguments: [RunState.supersededMessage(by: runID), runID, now, id])
             }
             try db.execute(sql: """
                 INSERT INTO ref_heads (repo_id, ref, sha) VALUES (?, ?, ?)
@@ -336,8 +359,15 @@ package final class RunStore: DeliveryQueue, Sendable {
                 // Inserted in this very transaction.
                 fatalError("run \(runID) vanished inside its own transaction")
             }
-            return Enqueued(run: run, superseded: older)
+            return Enqueued(run: run, superseded: older, supersededRunning: running)
         }
+    }
+
+    /// Whether a push of `update.ref` stops the ref's running runs: a branch's does, except an `autofix/…`
+    /// branch's; a tag's does not (its queued runs are still superseded).
+    static func supersedesRunningRuns(_ update: RefUpdate) -> Bool {
+        guard let branch = update.branch else { return false }
+        return !branch.hasPrefix("autofix/")
     }
 
     /// Records a push that was overtaken before the daemon saw it (a spooled push whose ref a later push,
@@ -355,7 +385,7 @@ package final class RunStore: DeliveryQueue, Sendable {
                 INSERT INTO runs (repo_id, push_id, ref, sha, old_sha, state, source, message, superseded_by, created_at, finished_at)
                 VALUES (?, ?, ?, ?, ?, 'canceled', ?, ?, ?, ?, ?)
                 """, arguments: [repo.id, pushID, update.ref, update.newSHA, update.oldSHA, source,
-                                 "superseded by run \(supersededBy)", supersededBy, now, now])
+                                 RunState.supersededMessage(by: supersededBy), supersededBy, now, now])
             let runID = db.lastInsertedRowID
             guard let run = try Self.fetchRun(db, id: runID) else {
                 fatalError("run \(runID) vanished inside its own transaction")
@@ -448,11 +478,13 @@ package final class RunStore: DeliveryQueue, Sendable {
     }
 
     /// On daemon start: runs left `running` by a crash go back to the queue once; a second interruption
-    /// ends them `error`. Returns the ids re-queued and the ids given up.
-    package func recoverInterrupted() throws -> (requeued: [Int64], failed: [Int64]) {
+    /// ends them `error`. A run that a later push superseded while it was running (the daemon died before
+    /// its driver recorded the end) is never re-queued: it ends `canceled`, "superseded by run N" (see
+    /// `laterPush`). Returns the ids re-queued, given up and superseded.
+    package func recoverInterrupted() throws -> (requeued: [Int64], failed: [Int64], superseded: [Int64]) {
         try pool.write { db in
-            let rows = try Row.fetchAll(db, sql: "SELECT id, requeues, owner_pid FROM runs WHERE state = 'running'")
-            var requeued: [Int64] = [], failed: [Int64] = []
+            let rows = try Row.fetchAll(db, sql: "SELECT id, ref, requeues, owner_pid FROM runs WHERE state = 'running'")
+            var requeued: [Int64] = [], failed: [Int64] = [], superseded: [Int64] = []
             let now = Date().timeIntervalSince1970
             for row in rows {
                 let id: Int64 = row["id"]
@@ -463,6 +495,15 @@ package final class RunStore: DeliveryQueue, Sendable {
                                    arguments: ["the `pushbox run` process (pid \(owner)) ended before the run finished", now, id])
                     try Self.markUnfinished(db, runID: id, as: .error)
                     failed.append(id)
+                    continue
+                }
+                if Self.supersedesRunningRuns(RefUpdate(oldSHA: RefUpdate.zeroSHA, newSHA: RefUpdate.zeroSHA, ref: row["ref"])),
+                   let later = try Self.laterPush(db, of: id) {
+                    try db.execute(sql: """
+                        UPDATE runs SET state = 'canceled', message = ?, superseded_by = ?, finished_at = ? WHERE id = ?
+                        """, arguments: [RunState.supersededMessage(by: later), later, now, id])
+                    try Self.markUnfinished(db, runID: id, as: .canceled)
+                    superseded.append(id)
                     continue
                 }
                 if (row["requeues"] as Int) < 1 {
@@ -479,8 +520,21 @@ package final class RunStore: DeliveryQueue, Sendable {
                     failed.append(id)
                 }
             }
-            return (requeued, failed)
+            return (requeued, failed, superseded)
         }
+    }
+
+    /// The run of the first push of run `id`'s ref after it (the push whose `enqueue` listed it in
+    /// `supersededRunning`): a later run that is no retry and no foreground run, pushed no earlier, or nil.
+    private static func laterPush(_ db: Database, of id: Int64) throws -> Int64? {
+        try Int64.fetchOne(db, sql: """
+            SELECT later.id FROM runs later LEFT JOIN pushes lp ON lp.id = later.push_id,
+                   runs this LEFT JOIN pushes tp ON tp.id = this.push_id
+            WHERE this.id = ? AND later.repo_id = this.repo_id AND later.ref = this.ref AND later.id > this.id
+              AND later.retry_of IS NULL AND later.owner_pid IS NULL
+              AND COALESCE(lp.received_at, later.created_at) >= COALESCE(tp.received_at, this.created_at)
+            ORDER BY later.id LIMIT 1
+            """, arguments: [id])
     }
 
     /// Puts a `running` run back in the queue (a graceful daemon shutdown interrupted it). Not counted
@@ -671,15 +725,18 @@ package final class RunStore: DeliveryQueue, Sendable {
         }
     }
 
-    /// Ends a run. A run already finished keeps its first outcome (returns false).
+    /// Ends a run. A run already finished keeps its first outcome (returns false). `supersededBy` is the
+    /// run whose push superseded this one (the state is then `canceled`): recorded with the end, in the same
+    /// update, so a run that ended on its own first is never marked superseded.
     @discardableResult
-    package func finish(runID: Int64, state: RunState, message: String?) throws -> Bool {
+    package func finish(runID: Int64, state: RunState, message: String?, supersededBy: Int64? = nil) throws -> Bool {
         precondition(state.isFinished, "finish needs a final state")
+        precondition(supersededBy == nil || state == .canceled, "only a canceled run is superseded")
         return try pool.write { db in
             try db.execute(sql: """
-                UPDATE runs SET state = ?, message = COALESCE(?, message), finished_at = ?
+                UPDATE runs SET state = ?, message = COALESCE(?, message), superseded_by = COALESCE(?, superseded_by), finished_at = ?
                 WHERE id = ? AND state IN ('queued', 'running')
-                """, arguments: [state.rawValue, message, Date().timeIntervalSince1970, runID])
+                """, arguments: [state.rawValue, message, supersededBy, Date().timeIntervalSince1970, runID])
             let changed = db.changesCount == 1
             if changed {
                 try Self.markUnfinished(db, runID: runID, as: state == .canceled ? .canceled : .skipped)

@@ -136,7 +136,7 @@ struct QueueTests {
         }
     }
 
-    @Test("a different ref, a different repo, or a running run is not superseded")
+    @Test("a different ref or repo is not superseded; a running run stays running, listed for its driver to end")
     func notSuperseded() throws {
         try StoreFixture.with { store, _ in
             let app = try store.addRepo(name: "app", path: "/a")
@@ -148,6 +148,7 @@ struct QueueTests {
             let tag = try store.enqueue(repo: app, update: update("refs/tags/main", 4), source: "hook").run
             let main = try store.enqueue(repo: app, update: update(5), source: "hook")
             #expect(main.superseded == [])
+            #expect(main.supersededRunning == [running.id])
             #expect(try store.run(id: running.id)?.state == .running)
             #expect(try store.run(id: running.id)?.supersededBy == nil)
             for id in [dev.id, otherMain.id, tag.id, main.run.id] {
@@ -190,6 +191,7 @@ struct QueueTests {
             // And a later push does not supersede it (it is not queued).
             let later = try store.enqueue(repo: app, update: update(3), source: "hook")
             #expect(later.superseded == [queued.id])
+            #expect(later.supersededRunning == [], "a foreground run is the `pushbox run` process's, not the daemon's")
             #expect(try store.run(id: foreground.run.id)?.state == .running)
         }
     }
@@ -346,6 +348,162 @@ struct QueueTests {
             _ = try store.recoverInterrupted()
             #expect(try store.finish(runID: first.id, state: .canceled, message: nil))
             #expect(try store.run(id: first.id)?.message == "interrupted by a daemon restart; queued again")
+        }
+    }
+}
+
+@Suite("RunStore: which runs a push supersedes")
+struct SupersedeRunningTests {
+    /// A run of `update` in `repo`, claimed (running in the daemon).
+    private func running(_ store: RunStore, _ repo: Repo, _ update: RefUpdate, pushedAt: Date? = nil) throws -> Run {
+        let run = try store.enqueue(repo: repo, update: update, source: "hook", pushedAt: pushedAt).run
+        #expect(try store.claim(runID: run.id))
+        return run
+    }
+
+    @Test("a later push of a branch lists its running run; the driver's finish records canceled and superseded_by at once")
+    func runningListed() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let old = try running(store, app, update(1))
+            let newer = try store.enqueue(repo: app, update: update(2), source: "hook")
+            #expect(newer.supersededRunning == [old.id])
+            #expect(newer.superseded == [])
+            // The store leaves it to its driver: still running, not yet marked.
+            let before = try #require(try store.run(id: old.id))
+            #expect(before.state == .running && before.supersededBy == nil && before.finishedAt == nil)
+            #expect(try store.finish(runID: old.id, state: .canceled, message: RunState.supersededMessage(by: newer.run.id),
+                                     supersededBy: newer.run.id))
+            let after = try #require(try store.run(id: old.id))
+            #expect(after.state == .canceled)
+            #expect(after.message == "superseded by run \(newer.run.id)")
+            #expect(after.supersededBy == newer.run.id)
+            #expect(after.finishedAt != nil)
+            // Written once: a second end changes nothing.
+            #expect(try store.finish(runID: old.id, state: .canceled, message: "canceled", supersededBy: 999) == false)
+            #expect(try store.run(id: old.id)?.supersededBy == newer.run.id)
+            #expect(try store.run(id: old.id)?.message == "superseded by run \(newer.run.id)")
+            // The newer run is queued and supersedes nobody once the old one has ended.
+            #expect(try store.enqueue(repo: app, update: update("refs/heads/other", 3), source: "hook").supersededRunning == [])
+        }
+    }
+
+    @Test("a run that finished on its own before its driver heard of the push keeps its outcome")
+    func finishedFirstNotRewritten() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let old = try running(store, app, update(1))
+            let newer = try store.enqueue(repo: app, update: update(2), source: "hook")
+            #expect(newer.supersededRunning == [old.id])
+            #expect(try store.finish(runID: old.id, state: .passed, message: nil))
+            #expect(try store.finish(runID: old.id, state: .canceled, message: RunState.supersededMessage(by: newer.run.id),
+                                     supersededBy: newer.run.id) == false)
+            let run = try #require(try store.run(id: old.id))
+            #expect(run.state == .passed && run.supersededBy == nil && run.message == nil)
+        }
+    }
+
+    @Test("queued and running runs of the branch together: the queued ones are canceled here, the running one listed")
+    func queuedAndRunning() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let old = try running(store, app, update(1))
+            let waiting = try store.enqueue(repo: app, update: update(2), source: "hook")
+            #expect(waiting.supersededRunning == [old.id])
+            let newest = try store.enqueue(repo: app, update: update(3), source: "scan")
+            #expect(newest.superseded == [waiting.run.id])
+            #expect(newest.supersededRunning == [old.id], "still running: the newest push stops it too")
+            #expect(try store.run(id: waiting.run.id)?.supersededBy == newest.run.id)
+            #expect(try store.run(id: waiting.run.id)?.state == .canceled)
+            #expect(try store.run(id: old.id)?.state == .running)
+        }
+    }
+
+    @Test("no running run is listed for another branch, repository, a tag, an autofix/ branch, a retry, a foreground run")
+    func notListed() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let other = try store.addRepo(name: "other", path: "/o")
+            let main = try running(store, app, update(1))
+            #expect(try store.enqueue(repo: app, update: update("refs/heads/dev", 2), source: "hook").supersededRunning == [])
+            #expect(try store.enqueue(repo: other, update: update(3), source: "hook").supersededRunning == [])
+            // A tag pushed again: its queued run is superseded as before, its running run is left to finish.
+            let tag = try running(store, app, update("refs/tags/v1", 4))
+            let queuedTag = try store.enqueue(repo: app, update: update("refs/tags/v1", 5), source: "hook")
+            #expect(queuedTag.supersededRunning == [])
+            let retag = try store.enqueue(repo: app, update: update("refs/tags/v1", 6), source: "hook")
+            #expect(retag.superseded == [queuedTag.run.id])
+            #expect(retag.supersededRunning == [])
+            // An autofix/ branch: the same.
+            let fix = try running(store, app, update("refs/heads/autofix/main/0000000a", 7))
+            #expect(try store.enqueue(repo: app, update: update("refs/heads/autofix/main/0000000a", 8), source: "hook").supersededRunning == [])
+            // A retry is no push: it supersedes neither a running nor a queued run of its ref.
+            let queuedMain = try store.enqueue(repo: app, update: update(9), source: "hook")
+            #expect(queuedMain.supersededRunning == [main.id])
+            let retry = try store.enqueue(repo: app, update: update(1), source: "retry", retryOf: main.id)
+            #expect(retry.superseded == [] && retry.supersededRunning == [])
+            #expect(try store.run(id: queuedMain.run.id)?.state == .queued)
+            let engineRetry = try store.enqueue(repo: app, update: update(1), source: "engine-retry", retryOf: main.id)
+            #expect(engineRetry.superseded == [] && engineRetry.supersededRunning == [])
+            // A foreground `pushbox run` is never listed, and lists nothing itself.
+            let foreground = try store.enqueue(repo: app, update: update("refs/heads/solo", 10), source: "run", startNow: true)
+            #expect(foreground.supersededRunning == [])
+            #expect(try store.enqueue(repo: app, update: update("refs/heads/solo", 11), source: "hook").supersededRunning == [])
+            for id in [main.id, tag.id, fix.id, foreground.run.id] { #expect(try store.run(id: id)?.state == .running) }
+        }
+    }
+
+    @Test("after a crash, a running run a later push superseded ends canceled, never re-queued; the others are re-queued")
+    func recoverSuperseded() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            let main = try running(store, app, update(1))
+            let newer = try store.enqueue(repo: app, update: update(2), source: "hook")
+            let newest = try store.enqueue(repo: app, update: update(3), source: "hook")
+            #expect(newer.supersededRunning == [main.id] && newest.supersededRunning == [main.id])
+            try store.setSteps(runID: main.id, [StepResult(position: 0, name: "wait", command: "sleep 600", state: .running)])
+            // Running with only a retry after it, a tag with a later tag push, a branch with nothing after it.
+            let retried = try running(store, app, update("refs/heads/dev", 4))
+            _ = try store.enqueue(repo: app, update: update("refs/heads/dev", 4), source: "retry", retryOf: retried.id)
+            let tag = try running(store, app, update("refs/tags/v1", 5))
+            _ = try store.enqueue(repo: app, update: update("refs/tags/v1", 6), source: "hook")
+            let alone = try running(store, app, update("refs/heads/alone", 7))
+
+            let recovered = try store.recoverInterrupted()
+            #expect(recovered.superseded == [main.id])
+            #expect(Set(recovered.requeued) == [retried.id, tag.id, alone.id])
+            #expect(recovered.failed == [])
+            let run = try #require(try store.run(id: main.id))
+            #expect(run.state == .canceled)
+            #expect(run.supersededBy == newer.run.id, "the first later push is the one that superseded it")
+            #expect(run.message == "superseded by run \(newer.run.id)")
+            #expect(run.requeues == 0 && run.finishedAt != nil)
+            #expect(run.steps.map(\.state) == [.canceled])
+            #expect(try store.unreportedFinishedRuns(before: Date().addingTimeInterval(1)).contains(main.id))
+        }
+    }
+
+    @Test("a spooled push supersedes only runs pushed before it, never a newer one")
+    func spooledPush() throws {
+        try StoreFixture.with { store, _ in
+            let app = try store.addRepo(name: "app", path: "/a")
+            // Pushed at date(0), running; then a spooled push that happened at date(10): it is the later one.
+            let early = try running(store, app, update(1), pushedAt: date(0))
+            let spooled = try store.enqueue(repo: app, update: update(2), source: "spool", pushedAt: date(10))
+            #expect(spooled.supersededRunning == [early.id])
+            #expect(try store.finish(runID: early.id, state: .canceled, message: nil, supersededBy: spooled.run.id))
+            // Runs of pushes received now (long after date(20)), one running, one queued; then a spool event
+            // of a push at date(20) drained late: both runs are newer, neither is superseded.
+            #expect(try store.claim(runID: spooled.run.id))
+            let recent = try running(store, app, update(3))
+            #expect(try store.finish(runID: spooled.run.id, state: .canceled, message: nil, supersededBy: recent.id))
+            let queued = try store.enqueue(repo: app, update: update(4), source: "hook")
+            #expect(queued.supersededRunning == [recent.id])
+            let late = try store.enqueue(repo: app, update: update(5), source: "spool", pushedAt: date(20))
+            #expect(late.superseded == [])
+            #expect(late.supersededRunning == [])
+            #expect(try store.run(id: recent.id)?.state == .running)
+            #expect(try store.run(id: queued.run.id)?.state == .queued)
         }
     }
 }
