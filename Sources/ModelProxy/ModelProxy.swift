@@ -64,8 +64,10 @@ package final class ModelProxy: Sendable {
         }
         unlink(socketPath)
         let proxy = ModelProxy(socketPath: socketPath, upstream: upstream, apiKey: apiKey, prices: prices, logger: logger)
+        // Hummingbird's own messages (a stopped server "errors" on its cancelled channels) stay out of the
+        // daemon's log; the proxy's decisions are logged with `logger`.
         var serverLogger = logger
-        serverLogger.logLevel = max(logger.logLevel, .warning)
+        serverLogger.logLevel = .critical
         let (running, runningContinuation) = AsyncStream<Bool>.makeStream()
         let app = Application(
             responder: CallbackResponder<BasicRequestContext> { request, _ in await proxy.respond(to: request) },

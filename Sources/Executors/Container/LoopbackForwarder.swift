@@ -37,6 +37,15 @@ package final class LoopbackForwarder: Sendable {
         }
     }
 
+    /// What this host lacks to run forwarders (`nsenter`, `socat`, root for entering another namespace);
+    /// empty when nothing.
+    package static func missingRequirements() -> [String] {
+        let environment = ProcessInfo.processInfo.environment
+        var missing = ["nsenter", "socat"].filter { LocalProcess.which($0, environment: environment) == nil }
+        if geteuid() != 0 { missing.append("root") }
+        return missing
+    }
+
     /// Starts the forwarder into the network namespace of `containerPID` and waits (up to `within`) until
     /// it listens. Throws a `SandboxError` that says why when it cannot (no `nsenter`/`socat`, not
     /// permitted, the port taken); nothing is left running then.
