@@ -101,14 +101,10 @@ package struct CommandBackend: AttemptBackend {
                                            timeout: request.budgets.wallTimePerAttempt, outputLimit: 64 << 10, masker: masker,
                                            log: attemptDirectory.appendingPathComponent("command.log"), logger: logger)
         let usage = await session?.close()
-        var work = Self.work(ran)
-        if let usage {
-            work.costUSD = usage.costUSD
-            work.costBudgetReached = usage.refusals.contains("cost")
-            work.transcript = usage.transcript(model: model, stop: AttemptStop(work.failure == nil ? .completed : .apiError, work.stop),
-                                               explanation: work.explanation, duration: ContinuousClock.now - started)
-        }
-        return work
+        let work = Self.work(ran)
+        guard let usage else { return work }
+        return usage.apply(to: work, model: model, duration: ContinuousClock.now - started,
+                           failure: work.stop == "wall_time" ? .wallTime : .unexpectedStopReason)
     }
 
     static func work(_ ran: Result<(CommandResult, String), AttemptCommand.Failure>) -> AttemptWork {

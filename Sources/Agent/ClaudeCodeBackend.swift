@@ -62,8 +62,8 @@ package struct ClaudeCodeBackend: AttemptBackend {
     }
 }
 
-/// Pure translation for the `claude-code` backend: where the container reaches the API, its environment,
-/// the command line, and the result JSON read back (shared/notes/claude-api.md §11).
+/// Pure translation for the `claude-code` backend: the container's environment, the command line, the
+/// result JSON read back (shared/notes/claude-api.md §11) and the proxy's usage merged into the attempt.
 package enum ClaudeCodeInvocation {
     /// The tools the CLI may use without asking (it runs headless: a tool not listed is denied).
     package static let allowedTools = "Read,Edit,Write,Glob,Grep,Bash"
@@ -84,24 +84,11 @@ package enum ClaudeCodeInvocation {
         ].merging(gateway) { _, gateway in gateway }
     }
 
-    /// The attempt's work with what the proxy measured: its cost (the runner's price table, not the CLI's
-    /// own estimate) and a transcript with the turns and tokens (read by `fix_attempts.json` summaries).
-    /// A budget the proxy enforced is named in the failure.
+    /// The attempt's work with what the proxy measured (`ModelSessionUsage.apply`); a failure the proxy
+    /// did not cause is the CLI's `max_turns`, the wall time, or an API error.
     package static func merge(_ work: AttemptWork, usage: ModelSessionUsage, model: String, duration: Duration) -> AttemptWork {
-        var work = work
-        work.costUSD = usage.costUSD
-        if usage.refusals.contains("cost") { work.costBudgetReached = true }
-        if let refusal = usage.refusals.first, work.failure != nil {
-            work.failure = (work.failure ?? "") + " (the model proxy refused further requests: \(refusal) budget used up)"
-        }
-        let reason: AttemptStop.Reason = switch usage.refusals.first {
-        case "cost": .costBudget
-        case "max_turns": .maxTurns
-        case "wall_time": .wallTime
-        default: work.failure == nil ? .completed : (work.stop.hasPrefix("max_turns") ? .maxTurns : .apiError)
-        }
-        work.transcript = usage.transcript(model: model, stop: AttemptStop(reason, work.stop), explanation: work.explanation, duration: duration)
-        return work
+        let failure: AttemptStop.Reason = work.stop.hasPrefix("max_turns") ? .maxTurns : work.stop == "wall_time" ? .wallTime : .apiError
+        return usage.apply(to: work, model: model, duration: duration, failure: failure)
     }
 
     /// `claude -p` with the prompt on stdin, JSON result on stdout; the CLI's stderr is shown only when it fails.

@@ -63,9 +63,25 @@ package struct ModelSessionUsage: Sendable, Equatable {
         self.costUSD = costUSD
     }
 
-    /// The record for `fix_attempts.json` (tokens, turns, cost as the proxy measured them).
-    package func transcript(model: String, stop: AttemptStop, explanation: String, duration: Duration) -> AttemptTranscript {
-        AttemptTranscript(model: model, stop: stop, turns: turns, toolCalls: [], usage: usage, costUSD: costUSD,
-                          explanation: explanation, durationSeconds: Units.seconds(duration))
+    /// `work` with what the proxy measured: its cost (the runner's price table, not a client's own
+    /// estimate) and a transcript with the turns and tokens (what `fix_attempts.json` summaries read). A
+    /// budget the proxy enforced is named in the failure and is the transcript's stop; another failure
+    /// stops with `failure`.
+    package func apply(to work: AttemptWork, model: String, duration: Duration, failure: AttemptStop.Reason) -> AttemptWork {
+        var work = work
+        work.costUSD = costUSD
+        if refusals.contains("cost") { work.costBudgetReached = true }
+        if let refusal = refusals.first, work.failure != nil {
+            work.failure = (work.failure ?? "") + " (the model proxy refused further requests: \(refusal) budget used up)"
+        }
+        let reason: AttemptStop.Reason = switch refusals.first {
+        case "cost": .costBudget
+        case "max_turns": .maxTurns
+        case "wall_time": .wallTime
+        default: work.failure == nil ? .completed : failure
+        }
+        work.transcript = AttemptTranscript(model: model, stop: AttemptStop(reason, work.stop), turns: turns, toolCalls: [], usage: usage,
+                                            costUSD: costUSD, explanation: work.explanation, durationSeconds: Units.seconds(duration))
+        return work
     }
 }

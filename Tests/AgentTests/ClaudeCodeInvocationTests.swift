@@ -51,6 +51,7 @@ struct ClaudeCodeInvocationTests {
         (["max_turns"], "claude-code: api_error: API Error: 403", .maxTurns, false),
         (["wall_time"], "claude-code: api_error: API Error: 403", .wallTime, false),
         ([], "claude-code: api_error: API Error: 529", .apiError, false),
+        ([], "the Claude Code CLI ran out of its wall time", .wallTime, false),
     ])
     func mergeUsage(_ refusals: [String], _ failure: String?, _ reason: AttemptStop.Reason, _ budgetReached: Bool) {
         let usage = ModelSessionUsage(
@@ -59,7 +60,8 @@ struct ClaudeCodeInvocationTests {
                                costUSD: 0.25, durationSeconds: 0.1)],
             requests: 2, refusals: refusals,
             usage: Usage(inputTokens: 100, outputTokens: 20, cacheCreationInputTokens: 5, cacheReadInputTokens: 7), costUSD: 0.25)
-        let work = AttemptWork(explanation: failure == nil ? "Fixed." : "", costUSD: 0.99, stop: "completed (1 turn)", failure: failure)
+        let stop = failure?.contains("wall time") == true ? "wall_time" : "completed (1 turn)"
+        let work = AttemptWork(explanation: failure == nil ? "Fixed." : "", costUSD: 0.99, stop: stop, failure: failure)
         let merged = ClaudeCodeInvocation.merge(work, usage: usage, model: "claude-sonnet-5-5", duration: .seconds(2))
         #expect(merged.costUSD == 0.25, "the proxy's cost, not the CLI's own figure")
         #expect(merged.costBudgetReached == budgetReached)
