@@ -45,6 +45,13 @@ let package = Package(
             "Core", "HTTP",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
+        // The key-injecting proxy for the Messages API that autofix containers reach (an HTTP server, so
+        // Hummingbird; the forwarding client is HTTP's).
+        .target(name: "ModelProxy", dependencies: [
+            "Agent", "HTTP",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
         .target(name: "Reports", dependencies: [
             "Core", "Git", "HTTP", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
@@ -60,7 +67,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "CLI", dependencies: [
-            "Core", "Git", "HTTP", "Store", "Executors", "Reports", "Pipeline", "Server", "Agent",
+            "Core", "Git", "HTTP", "Store", "Executors", "Reports", "Pipeline", "Server", "Agent", "ModelProxy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -83,6 +90,9 @@ let package = Package(
         ], swiftSettings: swiftSettings),
         .testTarget(name: "AgentTests", dependencies: [
             "Agent", "Core", "HTTP", "TestSupport", .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "ModelProxyTests", dependencies: [
+            "ModelProxy", "Agent", "Core", "HTTP", "TestSupport", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "ServerTests", dependencies: [
             "Server", "Pipeline", "Store", "Core", "TestSupport",

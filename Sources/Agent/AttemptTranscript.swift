@@ -44,6 +44,15 @@ package struct TurnRecord: Codable, Sendable, Equatable {
     package var costUSD: Double
     package var durationSeconds: Double
 
+    package init(turn: Int, messageID: String, stopReason: String, usage: Usage, costUSD: Double, durationSeconds: Double) {
+        self.turn = turn
+        self.messageID = messageID
+        self.stopReason = stopReason
+        self.usage = usage
+        self.costUSD = costUSD
+        self.durationSeconds = durationSeconds
+    }
+
     enum CodingKeys: String, CodingKey {
         case turn, usage
         case messageID = "message_id"

@@ -21,6 +21,10 @@ package struct AnthropicBackend: AttemptBackend {
 
     package func work(task: String, workspace: URL, runSpec: RunSpec, request: FixRequest, costBudgetUSD: Double,
                       masker: SecretMasker, attemptDirectory: URL, logger: Logger) async -> AttemptWork {
+        var runSpec = runSpec
+        // What `run_command` prints goes to the model unmasked by the container: the pipeline's secrets stay
+        // out of it (the verification run, a fresh container of its own, gets them as the run did).
+        for name in request.pipeline.secrets { runSpec.environment.removeValue(forKey: name) }
         let sandbox: any Sandbox
         do {
             sandbox = try await executor.makeSandbox(for: runSpec, logger: logger)
@@ -55,20 +59,26 @@ package struct AnthropicBackend: AttemptBackend {
 /// run's image with the attempt workspace at `/workspace`. The prompt is on its stdin; its environment has
 /// `PUSHBOX_WORKSPACE` (`/workspace`), `PUSHBOX_FAILED_STEP` (the step's name) and `PUSHBOX_LOG` (the
 /// masked tail of the failing step's log, as text). Its output (masked) is kept in
-/// `attempts/<n>/command.log`; what it prints last is the explanation. Costs are not known: 0.
+/// `attempts/<n>/command.log`; what it prints last is the explanation. With a `gateway` (an API key is
+/// configured) the container has network `none` plus the model proxy: `ANTHROPIC_BASE_URL` and a
+/// per-attempt token as `ANTHROPIC_API_KEY`, and the cost is what the proxy measured; without one it has
+/// the run's network and costs are not known: 0.
 package struct CommandBackend: AttemptBackend {
     package let command: String
     package let executor: any JobExecutor
+    package let gateway: (any ModelGateway)?
     package var name: String { "command" }
     package var model: String { "command: \(command)" }
 
-    package init(command: String, executor: any JobExecutor) {
+    package init(command: String, executor: any JobExecutor, gateway: (any ModelGateway)? = nil) {
         self.command = command
         self.executor = executor
+        self.gateway = gateway
     }
 
     package func work(task: String, workspace: URL, runSpec: RunSpec, request: FixRequest, costBudgetUSD: Double,
                       masker: SecretMasker, attemptDirectory: URL, logger: Logger) async -> AttemptWork {
+        let started = ContinuousClock.now
         var runSpec = runSpec
         // An agent of the user's choice may hand what it sees to a model: the pipeline's secrets stay out.
         for name in request.pipeline.secrets { runSpec.environment.removeValue(forKey: name) }
@@ -76,10 +86,28 @@ package struct CommandBackend: AttemptBackend {
         runSpec.environment["PUSHBOX_FAILED_STEP"] = request.failingStep.name
         runSpec.environment["PUSHBOX_LOG"] = String(request.logTail.suffix(AutofixPrompt.maxLogCharacters))
         runSpec.environment["PUSHBOX_PROMPT"] = task
+        var session: (any ModelGatewaySession)?
+        if let gateway {
+            do {
+                session = try await gateway.openSession(budget: ModelSessionBudget(request.budgets, costUSD: costBudgetUSD), logger: logger)
+            } catch {
+                return AttemptWork(explanation: "", costUSD: 0, stop: "sandbox", failure: "cannot open the model proxy session: \(error)")
+            }
+            runSpec.network = .none
+            runSpec.environment.merge(session?.containerEnvironment ?? [:]) { _, new in new }
+        }
         let line = "printf '%s\\n' \"$PUSHBOX_PROMPT\" | { unset PUSHBOX_PROMPT; \(command); }"
-        let ran = await AttemptCommand.run(line, executor: executor, runSpec: runSpec, stepName: "autofix-command",
+        let ran = await AttemptCommand.run(line, executor: executor, runSpec: runSpec, session: session, stepName: "autofix-command",
                                            timeout: request.budgets.wallTimePerAttempt, outputLimit: 64 << 10, masker: masker,
                                            log: attemptDirectory.appendingPathComponent("command.log"), logger: logger)
+        let usage = await session?.close()
+        let work = Self.work(ran)
+        guard let usage else { return work }
+        return usage.apply(to: work, model: model, duration: ContinuousClock.now - started,
+                           failure: work.stop == "wall_time" ? .wallTime : .unexpectedStopReason)
+    }
+
+    static func work(_ ran: Result<(CommandResult, String), AttemptCommand.Failure>) -> AttemptWork {
         let result: CommandResult, output: String
         switch ran {
         case .success(let success): (result, output) = success
@@ -100,6 +128,13 @@ package struct CommandBackend: AttemptBackend {
     }
 }
 
+extension ModelSessionBudget {
+    /// The attempt's budgets: `max_turns` requests, what is left of the run's cost budget, `wall_time`.
+    package init(_ budgets: FixBudgets, costUSD: Double) {
+        self.init(maxRequests: budgets.maxTurns, maxCostUSD: costUSD, wallTime: budgets.wallTimePerAttempt)
+    }
+}
+
 /// One command of an attempt in a fresh sandbox made from `runSpec`, removed afterwards (the `command` and
 /// `claude-code` backends). The output, masked, is returned and kept in `log`.
 enum AttemptCommand {
@@ -109,13 +144,24 @@ enum AttemptCommand {
         case run(String)
     }
 
-    static func run(_ command: String, executor: any JobExecutor, runSpec: RunSpec, stepName: String, timeout: Duration,
-                    outputLimit: Int, masker: SecretMasker, log: URL, logger: Logger) async -> Result<(CommandResult, String), Failure> {
+    /// With a `session`, the sandbox is connected to the model proxy before the command runs; when that
+    /// fails the command does not run.
+    static func run(_ command: String, executor: any JobExecutor, runSpec: RunSpec, session: (any ModelGatewaySession)?,
+                    stepName: String, timeout: Duration, outputLimit: Int, masker: SecretMasker, log: URL,
+                    logger: Logger) async -> Result<(CommandResult, String), Failure> {
         let sandbox: any Sandbox
         do {
             sandbox = try await executor.makeSandbox(for: runSpec, logger: logger)
         } catch {
             return .failure(.sandbox(masker.mask("\(error)")))
+        }
+        if let session {
+            do {
+                try await session.connect(sandbox, logger: logger)
+            } catch {
+                await sandbox.destroy()
+                return .failure(.sandbox(masker.mask("cannot connect the container to the model proxy (it gets no other network): \(error)")))
+            }
         }
         let result: CommandResult
         do {

@@ -5,80 +5,74 @@ import Logging
 /// The `claude-code` backend: the Claude Code CLI, headless, inside a container of the `claude` image
 /// (`pushbox image build claude`) with the attempt workspace at `/workspace`. The CLI does the whole tool
 /// loop itself (Read, Edit, Write, Glob, Grep, Bash, all inside that container); Pushbox reads its result
-/// JSON. Only this container gets `ANTHROPIC_API_KEY` and a network: the engine's default network for a
-/// remote API, or — when the API is on the host's loopback, as the tests' fake is — podman's slirp4netns
-/// with the host's 127.0.0.1 reachable at 10.0.2.2. The key is masked in everything Pushbox records.
-/// (The CLI runs the model's Bash commands in the same container, so a model could read the key there;
-/// see docs/autofix.md.)
+/// JSON. The container has network `none` and no key: `gateway` gives it a per-attempt token and a base
+/// URL on its own loopback that leads only to the key-injecting model proxy (which enforces the attempt's
+/// budgets and records its token usage). Neither the API key nor the pipeline's `secrets:` are in it.
 package struct ClaudeCodeBackend: AttemptBackend {
     package let executor: any JobExecutor
     package let model: String
     /// The image with `claude` on PATH.
     package let image: String
-    package let apiKey: String
-    /// The API's base URL as the runner sees it.
-    package let baseURL: String
+    package let gateway: any ModelGateway
     package var name: String { "claude-code" }
 
-    package init(executor: any JobExecutor, model: String, image: String, apiKey: String, baseURL: String) {
+    package init(executor: any JobExecutor, model: String, image: String, gateway: any ModelGateway) {
         self.executor = executor
         self.model = model
         self.image = image
-        self.apiKey = apiKey
-        self.baseURL = baseURL
+        self.gateway = gateway
     }
 
     package func work(task: String, workspace: URL, runSpec: RunSpec, request: FixRequest, costBudgetUSD: Double,
                       masker: SecretMasker, attemptDirectory: URL, logger: Logger) async -> AttemptWork {
-        let masker = SecretMasker(secrets: request.secrets + [apiKey])
-        let endpoint = ClaudeCodeInvocation.endpoint(baseURL: baseURL)
+        let started = ContinuousClock.now
+        let session: any ModelGatewaySession
+        do {
+            session = try await gateway.openSession(budget: ModelSessionBudget(request.budgets, costUSD: costBudgetUSD), logger: logger)
+        } catch {
+            return AttemptWork(explanation: "", costUSD: 0, stop: "sandbox", failure: "cannot open the model proxy session: \(error)")
+        }
+        // The token is worthless outside this attempt, but it is a credential: it is masked like one.
+        let masker = SecretMasker(secrets: request.secrets + [session.containerEnvironment["ANTHROPIC_API_KEY"]].compactMap { $0 })
         var runSpec = runSpec
         // The CLI hands tool output to the model unmasked: the pipeline's secrets stay out of its container.
         for name in request.pipeline.secrets { runSpec.environment.removeValue(forKey: name) }
         runSpec.image = image
-        runSpec.network = endpoint.network
+        runSpec.network = .none
         runSpec.labels["pushbox.autofix"] = "claude-code"
-        runSpec.environment.merge(ClaudeCodeInvocation.environment(apiKey: apiKey, baseURL: endpoint.url, prompt: task)) { _, new in new }
+        runSpec.environment.merge(ClaudeCodeInvocation.environment(gateway: session.containerEnvironment, prompt: task)) { _, new in new }
         let line = ClaudeCodeInvocation.commandLine(model: model, maxTurns: request.budgets.maxTurns, maxBudgetUSD: costBudgetUSD)
-        let ran = await AttemptCommand.run(line, executor: executor, runSpec: runSpec, stepName: "autofix-claude-code",
+        let ran = await AttemptCommand.run(line, executor: executor, runSpec: runSpec, session: session, stepName: "autofix-claude-code",
                                            timeout: request.budgets.wallTimePerAttempt, outputLimit: 256 << 10, masker: masker,
                                            log: attemptDirectory.appendingPathComponent("claude-code.log"), logger: logger)
-        let result: CommandResult, output: String
+        let usage = await session.close()
+        var work: AttemptWork
         switch ran {
-        case .success(let success): (result, output) = success
+        case .success(let (result, output)):
+            work = result.timedOut
+                ? AttemptWork(explanation: "", costUSD: 0, stop: "wall_time", failure: "the Claude Code CLI ran out of its wall time")
+                : ClaudeCodeInvocation.work(output: output, exitCode: result.exitCode)
         case .failure(.sandbox(let error)):
-            return AttemptWork(explanation: "", costUSD: 0, stop: "sandbox",
+            work = AttemptWork(explanation: "", costUSD: 0, stop: "sandbox",
                                failure: "cannot start the claude-code container (image \(image); build it with `pushbox image build claude`): \(error)")
         case .failure(.run(let error)):
-            return AttemptWork(explanation: "", costUSD: 0, stop: "error", failure: "the Claude Code CLI could not run: \(error)")
+            work = AttemptWork(explanation: "", costUSD: 0, stop: "error", failure: "the Claude Code CLI could not run: \(error)")
         }
-        if result.timedOut {
-            return AttemptWork(explanation: "", costUSD: 0, stop: "wall_time", failure: "the Claude Code CLI ran out of its wall time")
-        }
-        return ClaudeCodeInvocation.work(output: output, exitCode: result.exitCode)
+        return ClaudeCodeInvocation.merge(work, usage: usage, model: model, duration: ContinuousClock.now - started)
     }
 }
 
-/// Pure translation for the `claude-code` backend: where the container reaches the API, its environment,
-/// the command line, and the result JSON read back (shared/notes/claude-api.md §11).
+/// Pure translation for the `claude-code` backend: the container's environment, the command line, the
+/// result JSON read back (shared/notes/claude-api.md §11) and the proxy's usage merged into the attempt.
 package enum ClaudeCodeInvocation {
     /// The tools the CLI may use without asking (it runs headless: a tool not listed is denied).
     package static let allowedTools = "Read,Edit,Write,Glob,Grep,Bash"
 
-    /// A base URL on the host's loopback is reached from the container through slirp4netns at 10.0.2.2.
-    package static func endpoint(baseURL: String) -> (url: String, network: NetworkMode) {
-        guard var components = URLComponents(string: baseURL), let host = components.host else { return (baseURL, .egress) }
-        guard ["127.0.0.1", "localhost", "::1", "[::1]"].contains(host.lowercased()) else { return (baseURL, .egress) }
-        components.host = "10.0.2.2"
-        return (components.string ?? baseURL, .hostLoopback)
-    }
-
-    /// The CLI's environment: the key and endpoint, no telemetry, no auto-update, few retries (the CLI's
-    /// own default waits minutes on a 401), the prompt (read from stdin by the command line).
-    package static func environment(apiKey: String, baseURL: String, prompt: String) -> [String: String] {
+    /// The CLI's environment: the proxy's base URL and the attempt's token (`gateway`), no telemetry, no
+    /// auto-update, few retries (the CLI's own default waits minutes on a 401), the prompt (read from stdin
+    /// by the command line).
+    package static func environment(gateway: [String: String], prompt: String) -> [String: String] {
         [
-            "ANTHROPIC_API_KEY": apiKey,
-            "ANTHROPIC_BASE_URL": baseURL,
             "HOME": "/home/ci",
             "DISABLE_TELEMETRY": "1",
             "DISABLE_ERROR_REPORTING": "1",
@@ -87,7 +81,14 @@ package enum ClaudeCodeInvocation {
             "CLAUDE_CODE_MAX_RETRIES": "3",
             "API_TIMEOUT_MS": "300000",
             "PUSHBOX_PROMPT": prompt,
-        ]
+        ].merging(gateway) { _, gateway in gateway }
+    }
+
+    /// The attempt's work with what the proxy measured (`ModelSessionUsage.apply`); a failure the proxy
+    /// did not cause is the CLI's `max_turns`, the wall time, or an API error.
+    package static func merge(_ work: AttemptWork, usage: ModelSessionUsage, model: String, duration: Duration) -> AttemptWork {
+        let failure: AttemptStop.Reason = work.stop.hasPrefix("max_turns") ? .maxTurns : work.stop == "wall_time" ? .wallTime : .apiError
+        return usage.apply(to: work, model: model, duration: duration, failure: failure)
     }
 
     /// `claude -p` with the prompt on stdin, JSON result on stdout; the CLI's stderr is shown only when it fails.

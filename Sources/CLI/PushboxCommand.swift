@@ -13,7 +13,7 @@ package struct PushboxCommand: AsyncParsableCommand {
         subcommands: [
             Init.self, RepoCommand.self, Serve.self, HookCommand.self, RunCommand.self, Runs.self, Status.self,
             Logs.self, Cancel.self, Retry.self, ArtifactsCommand.self, CacheCommand.self, ImageCommand.self, VMCommand.self, ReportsCommand.self,
-            FlakyCommand.self, Doctor.self, Token.self,
+            FlakyCommand.self, Doctor.self, Token.self, ModelProxyCommand.self,
         ]
     )
 

@@ -3,6 +3,7 @@ import Core
 import Executors
 import Foundation
 import Logging
+import ModelProxy
 import Pipeline
 import Reports
 import Server
@@ -19,6 +20,8 @@ struct Runtime {
     let outbox: DeliveryOutbox
     /// `/metrics`.
     let metrics: PushboxMetrics
+    /// The key-injecting proxy of the claude-code and command backends' containers, when one runs.
+    let modelProxy: ModelProxy?
 
     /// The registered repository named `name`, or an error that lists the registered names.
     static func registeredRepo(named name: String, in store: RunStore) throws -> Repo {
@@ -66,14 +69,62 @@ struct Runtime {
             WebhookReporter(reports: config.reports, store: store, outbox: outbox, baseURL: config.url, logger: logger),
             ForgeStatusReporter(reports: config.reports, store: store, outbox: outbox, baseURL: config.url, logger: logger),
         ]
+        let processEnvironment = ProcessInfo.processInfo.environment
+        let proxy = await startModelProxy(home: home, config: config.autofix, environment: processEnvironment, logger: logger)
         var environment = RunEnvironment(
             home: home, config: config, store: store, executor: executor,
             reporters: reporters, testReader: TestCountReader(),
-            hub: LogHub(), processEnvironment: ProcessInfo.processInfo.environment,
-            fixer: makeFixer(config: config.autofix, executor: executor, environment: ProcessInfo.processInfo.environment, logger: logger),
+            hub: LogHub(), processEnvironment: processEnvironment,
+            fixer: makeFixer(config: config.autofix, executor: executor, environment: processEnvironment, proxy: proxy, logger: logger),
             vms: vms)
         environment.workspaceQuota = workspaceQuota(home: home, config: config, logger: logger)
-        return Runtime(environment: environment, engine: engine, executor: executor, vms: vms, outbox: outbox, metrics: metrics)
+        return Runtime(environment: environment, engine: engine, executor: executor, vms: vms, outbox: outbox, metrics: metrics,
+                       modelProxy: try? proxy?.get())
+    }
+
+    /// The model proxy, when the backend runs a model client in a container (claude-code; command with
+    /// the API key set): listening on `ContainerModelGateway.socketPath`, forwarding to `autofix.base_url`,
+    /// else `ANTHROPIC_BASE_URL`, else the API. nil when no backend needs one; a failure when it could not
+    /// start (that backend then skips autofix and says why). Sockets that dead processes left are removed.
+    static func startModelProxy(home: RunnerHome, config: RunnerConfig.Autofix, environment: [String: String],
+                                logger: Logger) async -> Result<ModelProxy, ModelProxyError>? {
+        guard ["claude-code", "command"].contains(config.backend), let key = environment[config.apiKeyEnv], !key.isEmpty else { return nil }
+        removeStaleProxySockets(home: home)
+        do {
+            return .success(try await ModelProxy.start(socketPath: ContainerModelGateway.socketPath(home: home),
+                                                       upstream: baseURL(config, environment), apiKey: key, prices: prices(config),
+                                                       logger: logger))
+        } catch {
+            logger.error("the model proxy did not start: \(error)")
+            return .failure(error as? ModelProxyError ?? ModelProxyError("\(error)"))
+        }
+    }
+
+    /// `model-proxy-<pid>.sock` files in the home whose process is gone, and the forwarders into them.
+    static func removeStaleProxySockets(home: RunnerHome) {
+        func isStale(_ path: String) -> Bool {
+            let url = URL(fileURLWithPath: path)
+            let name = url.lastPathComponent
+            guard url.deletingLastPathComponent().standardizedFileURL.path == home.root.standardizedFileURL.path,
+                  name.hasPrefix("model-proxy-"), name.hasSuffix(".sock"),
+                  let pid = Int32(name.dropFirst("model-proxy-".count).dropLast(".sock".count)), pid != getpid() else { return false }
+            return kill(pid, 0) != 0 && errno == ESRCH
+        }
+        LoopbackForwarder.removeOrphans(isOrphaned: isStale)
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: home.root.path)) ?? []
+        for name in names where isStale(home.root.appendingPathComponent(name).path) {
+            unlink(home.root.appendingPathComponent(name).path)
+        }
+    }
+
+    static func baseURL(_ config: RunnerConfig.Autofix, _ environment: [String: String]) -> String {
+        config.baseURL ?? environment["ANTHROPIC_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? AnthropicClient.defaultBaseURL
+    }
+
+    static func prices(_ config: RunnerConfig.Autofix) -> PriceTable {
+        var prices = PriceTable.builtIn
+        for (model, rate) in config.prices { prices.models[model] = ModelPrice(input: rate.input, output: rate.output) }
+        return prices
     }
 
     /// `workspace_quota` when this machine can enforce it (a loop-mounted volume works here), else nil with
@@ -97,10 +148,12 @@ struct Runtime {
     }
 
     /// The autofix backend of runner config `autofix.backend`: anthropic → `AutofixLoop` over
-    /// `AnthropicClient`; claude-code → `AutofixLoop` over `ClaudeCodeBackend` (the CLI in
-    /// the `autofix.image` container); command → `AutofixLoop` over `CommandBackend`; off → nil. A missing API key is not an error: autofix is skipped with a message.
+    /// `AnthropicClient` (the key stays in this process); claude-code → `AutofixLoop` over
+    /// `ClaudeCodeBackend` (the CLI in the `autofix.image` container, reaching the API only through `proxy`);
+    /// command → `AutofixLoop` over `CommandBackend` (with `proxy` when the API key is set); off → nil. A
+    /// missing API key is not an error: autofix is skipped with a message.
     static func makeFixer(config: RunnerConfig.Autofix, executor: any JobExecutor, environment: [String: String],
-                          logger: Logger) -> (any RunFixer)? {
+                          proxy: Result<ModelProxy, ModelProxyError>?, logger: Logger) -> (any RunFixer)? {
         switch config.backend {
         case "off":
             return nil
@@ -108,32 +161,39 @@ struct Runtime {
             guard let command = config.command else {
                 return UnavailableFixer(backend: "command", reason: "autofix.command is not set in the runner configuration")
             }
-            return AutofixLoop(backend: CommandBackend(command: command, executor: executor))
+            switch proxy {
+            case .failure(let error): return UnavailableFixer(backend: "command", reason: "the model proxy did not start: \(error)")
+            case .success(let proxy):
+                return AutofixLoop(backend: CommandBackend(command: command, executor: executor, gateway: ContainerModelGateway(proxy: proxy)))
+            case nil: return AutofixLoop(backend: CommandBackend(command: command, executor: executor))
+            }
         case "claude-code":
             guard let key = environment[config.apiKeyEnv], !key.isEmpty else {
                 logger.notice("autofix skipped: \(config.apiKeyEnv) is not set in the daemon's environment")
                 return UnavailableFixer(backend: "claude-code", reason: "\(config.apiKeyEnv) is not set in the runner's environment")
             }
-            let baseURL = config.baseURL ?? environment["ANTHROPIC_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? AnthropicClient.defaultBaseURL
-            return AutofixLoop(backend: ClaudeCodeBackend(executor: executor, model: config.model, image: config.image,
-                                                              apiKey: key, baseURL: baseURL))
+            switch proxy {
+            case .success(let proxy):
+                return AutofixLoop(backend: ClaudeCodeBackend(executor: executor, model: config.model, image: config.image,
+                                                              gateway: ContainerModelGateway(proxy: proxy)))
+            case .failure(let error): return UnavailableFixer(backend: "claude-code", reason: "the model proxy did not start: \(error)")
+            case nil: return UnavailableFixer(backend: "claude-code", reason: "the model proxy did not start")
+            }
         case "anthropic":
             guard let key = environment[config.apiKeyEnv], !key.isEmpty else {
                 logger.notice("autofix skipped: \(config.apiKeyEnv) is not set in the daemon's environment")
                 return UnavailableFixer(backend: "anthropic", reason: "\(config.apiKeyEnv) is not set in the runner's environment")
             }
-            let baseURL = config.baseURL ?? environment["ANTHROPIC_BASE_URL"].flatMap { $0.isEmpty ? nil : $0 } ?? AnthropicClient.defaultBaseURL
-            var prices = PriceTable.builtIn
-            for (model, rate) in config.prices { prices.models[model] = ModelPrice(input: rate.input, output: rate.output) }
-            let client = AnthropicClient(baseURL: baseURL, apiKey: key, logger: logger)
-            return AutofixLoop(backend: AnthropicBackend(client: client, executor: executor, model: config.model, prices: prices))
+            let client = AnthropicClient(baseURL: baseURL(config, environment), apiKey: key, logger: logger)
+            return AutofixLoop(backend: AnthropicBackend(client: client, executor: executor, model: config.model, prices: prices(config)))
         default:
             return UnavailableFixer(backend: config.backend, reason: "the \(config.backend) backend is not supported by this version yet")
         }
     }
 
-    /// Stops the outbox and the podman service this process started, if any.
+    /// Stops the model proxy, the outbox and the podman service this process started, if any.
     func shutdown() async {
+        await modelProxy?.stop()
         await outbox.stop()
         await engine.service?.stop()
     }

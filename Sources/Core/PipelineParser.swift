@@ -37,7 +37,7 @@ package enum PipelineParser {
             case "resources": spec.resources = try resources(reader, value)
             case "network":
                 let text = try reader.string(value, "network")
-                guard let mode = NetworkMode(rawValue: text), mode != .hostLoopback else {
+                guard let mode = NetworkMode(rawValue: text) else {
                     throw reader.fail(value, "network must be none or egress, found \"\(text)\"")
                 }
                 spec.network = mode

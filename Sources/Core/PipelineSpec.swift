@@ -17,9 +17,6 @@ package struct Resources: Sendable, Equatable, Codable {
 /// `network: none` (default: only `lo` inside) or `network: egress` (the engine's default network).
 package enum NetworkMode: String, Sendable, Equatable, Codable {
     case none, egress
-    /// Only for the runner's own containers (the claude-code backend reaching a model API on the host's
-    /// loopback): podman's slirp4netns with the host's 127.0.0.1 at 10.0.2.2. Never from `.pushbox.yml`.
-    case hostLoopback = "host-loopback"
 }
 
 /// `.pushbox.yml` `autofix:`.

@@ -171,6 +171,17 @@ package final class FakeAnthropicServer: Sendable {
                 var fields = HTTPFields()
                 for (name, value) in extra { if let name = HTTPField.Name(name) { fields[name] = value } }
                 return Response(status: .init(code: status), headers: fields, body: .init(byteBuffer: ByteBuffer(string: text)))
+            case .chunked(let status, let extra, let chunks, let gap):
+                record(status)
+                var fields = HTTPFields()
+                for (name, value) in extra { if let name = HTTPField.Name(name) { fields[name] = value } }
+                return Response(status: .init(code: status), headers: fields, body: ResponseBody { writer in
+                    for (index, chunk) in chunks.enumerated() {
+                        if index > 0 { try await Task.sleep(for: gap) }
+                        try await writer.write(ByteBuffer(string: chunk))
+                    }
+                    try await writer.finish(nil)
+                })
             case .dropConnection:
                 record(-1)
                 // Close the TCP connection without writing anything; the client sees an empty reply.
@@ -312,6 +323,8 @@ package indirect enum FakeBehaviour: Sendable {
     case error(status: Int, type: String, message: String, headers: [String: String])
     /// Any status, headers and body text.
     case raw(status: Int, headers: [String: String], body: String)
+    /// Any status and headers; the body in pieces with `gap` between them (a stream that takes its time).
+    case chunked(status: Int, headers: [String: String], chunks: [String], gap: Duration)
     /// Closes the connection without answering.
     case dropConnection
     /// Waits, then behaves as `then`.

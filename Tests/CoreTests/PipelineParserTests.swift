@@ -298,7 +298,7 @@ let parseErrorCases: [ParseErrorCase] = [
           line: 2, at: "a/b", "vms entry 1: \"a/b\" is not a profile name"),
     .init("vms profile listed twice", "steps: [make]\nvms:\n  - linux-x86_64\n  - {profile: linux-x86_64, run: make check}\n",
           line: 4, at: "{", "two vms entries use profile linux-x86_64"),
-    .init("the runner's own network mode is not for pipelines", "network: host-loopback\nsteps: [make]\n",
+    .init("a network mode that does not exist", "network: host-loopback\nsteps: [make]\n",
           line: 1, at: "host-loopback", "network must be none or egress, found \"host-loopback\""),
     .init("null image", "image: ~\nsteps: [make]\n",
           line: 1, at: "~", "image must be a string, found nothing (null)"),

@@ -116,7 +116,7 @@ package final class ContainerSandbox: Sandbox {
     package let id: String
     /// The container's name (`pushbox-run-<run>-<random>`).
     package let name: String
-    private let engine: DockerEngineClient
+    let engine: DockerEngineClient
     private let logger: Logger
     private let removed = Mutex(false)
 

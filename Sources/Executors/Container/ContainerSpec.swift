@@ -27,14 +27,12 @@ package enum ContainerSpec {
     }
 
     /// `POST /containers/create` body for the run's long-lived container. Deterministic (sorted keys).
-    /// `none`: only `lo`; `egress`: Pushbox's own bridge, firewalled away from the host and link-local
-    /// addresses (`EgressNetwork`); `hostLoopback`: slirp4netns with the host's loopback reachable at
-    /// 10.0.2.2 (podman only), for the claude-code backend's model API.
+    /// `none`: only `lo` (autofix containers reach the model proxy through a `LoopbackForwarder` on it);
+    /// `egress`: Pushbox's own bridge, firewalled away from the host and link-local addresses (`EgressNetwork`).
     static func networkMode(_ mode: NetworkMode) -> String {
         switch mode {
         case .none: "none"
         case .egress: EgressNetwork.name
-        case .hostLoopback: "slirp4netns:allow_host_loopback=true"
         }
     }
 

@@ -148,6 +148,14 @@ package struct DockerEngineClient: Sendable {
         return (try json(response.body)["State"] as? [String: Any])?["Status"] as? String
     }
 
+    /// `State.Pid` of a running container: its first process as the host sees it (0 when not running).
+    package func containerPID(_ id: String) async throws -> Int32 {
+        let response = try await send(.get, "/containers/\(id)/json")
+        try expect(response, "GET /containers/\(id)/json", 200)
+        let state = try json(response.body)["State"] as? [String: Any]
+        return Int32(truncatingIfNeeded: (state?["Pid"] as? NSNumber)?.intValue ?? 0)
+    }
+
     // MARK: Exec
 
     /// `POST /containers/{id}/exec` → exec id.
