@@ -68,7 +68,17 @@ package struct CommandBackend: AttemptBackend {
     package let executor: any JobExecutor
     package let gateway: (any ModelGateway)?
     package var name: String { "command" }
-    package var model: String { "command: \(command)" }
+    /// `command: <its first line>` (a script given as a YAML block is named by its first line).
+    package var model: String {
+        let first = command.split(separator: "\n", omittingEmptySubsequences: true).first.map(String.init) ?? command
+        return "command: " + (first.count > 80 ? String(first.prefix(77)) + "..." : first)
+    }
+
+    /// The shell line that feeds the task to `command` on stdin (pure). The closing brace is on a line of
+    /// its own, so a command of several lines (a YAML block, comments and all) is a valid group too.
+    package static func commandLine(_ command: String) -> String {
+        "printf '%s\\n' \"$PUSHBOX_PROMPT\" | { unset PUSHBOX_PROMPT; \(command)\n}"
+    }
 
     package init(command: String, executor: any JobExecutor, gateway: (any ModelGateway)? = nil) {
         self.command = command
@@ -96,7 +106,7 @@ package struct CommandBackend: AttemptBackend {
             runSpec.network = .none
             runSpec.environment.merge(session?.containerEnvironment ?? [:]) { _, new in new }
         }
-        let line = "printf '%s\\n' \"$PUSHBOX_PROMPT\" | { unset PUSHBOX_PROMPT; \(command); }"
+        let line = Self.commandLine(command)
         let ran = await AttemptCommand.run(line, executor: executor, runSpec: runSpec, session: session, stepName: "autofix-command",
                                            timeout: request.budgets.wallTimePerAttempt, outputLimit: 64 << 10, masker: masker,
                                            log: attemptDirectory.appendingPathComponent("command.log"), logger: logger)
