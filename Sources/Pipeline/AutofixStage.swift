@@ -52,14 +52,16 @@ extension RunDriver {
                           tests: outcome.results.testTotals, cases: outcome.cases, stepIndex: index)
     }
 
-    /// The failure of the first `vms:` entry of the pushed tree that failed, if one did.
-    func guestFailure(_ run: Run, files: RunFiles) -> RunFailure? {
+    /// The failure of the first `vms:` entry of the pushed tree that failed, if one did. The tests a fix
+    /// must keep are the container steps' (`outcome`), which every verification runs again; the guest's own
+    /// are checked by the guest passing.
+    func guestFailure(_ run: Run, steps outcome: StepsOutcome, files: RunFiles) -> RunFailure? {
         guard let vm = ((try? environment.store.run(id: run.id))?.vms ?? []).first(where: { $0.tree == .pushed && $0.state == .failed })
         else { return nil }
         return RunFailure(place: .vm(vm.profile), step: Step(name: "vm \(vm.profile)", run: vm.command),
                           how: vm.timedOut ? "timed out" : vm.exitCode.map { "exit \($0)" } ?? "error",
                           logTail: Self.tail(of: files.log(step: vm.logName), bytes: Self.fixLogTailBytes),
-                          tests: vm.tests, cases: [], stepIndex: nil)
+                          tests: outcome.results.testTotals, cases: outcome.cases, stepIndex: nil)
     }
 
     /// Stage 3: for a failed run, first the flake re-run (a container step's failure: the steps up to it once

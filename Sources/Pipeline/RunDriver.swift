@@ -137,7 +137,7 @@ package struct RunDriver: Sendable {
                                                   spec: pipeline.spec,
                                                   setup: result.setup, tree: .pushed, first: 0, files: files, logger: logger)
                 outcome = (vms.state, vms.message)
-                if vms.state == .failed, let failure = guestFailure(run, files: files) {
+                if vms.state == .failed, let failure = guestFailure(run, steps: result, files: files) {
                     await autofix(run, repo: repo, spec: pipeline.spec, setup: result.setup, failure: failure, files: files, logger: logger)
                 }
             }
