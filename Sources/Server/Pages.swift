@@ -82,6 +82,9 @@ enum Pages {
             <p id="action-result" class="message"></p>
             """
         if let message = run.message { body += "<pre class=\"message\">\(escape(message))</pre>" }
+        if let flaky = run.flaky {
+            body += "<p class=\"flaky\">flaky: \(escape(flaky)) (no model was called; <code>pushbox flaky \(escape(run.repoName))</code>)</p>"
+        }
         if let autofix = run.autofix {
             body += "<p class=\"autofix\">autofix: \(escape(autofix))</p>"
             if autofix.hasPrefix("passed "), let branch = autofix.split(separator: " ").dropFirst().first {

@@ -149,6 +149,8 @@ struct AutofixTrustTests {
         // The dashboard lists them too.
         let page = try HTTPGet.fetch("http://127.0.0.1:\(pushbox.port)/")
         #expect(page.status == 200 && page.body.contains("flaky tests") && page.body.contains("calc.test_timing"), "\(page.body.suffix(2000))")
+        let runPage = try HTTPGet.fetch("http://127.0.0.1:\(pushbox.port)/runs/\(strict.run.id)")
+        #expect(runPage.body.contains("flaky: step test failed then passed on re-run"), "\(runPage.body.prefix(3000))")
     }
 
     @Test("the same failure twice ends the loop before max_attempts")
