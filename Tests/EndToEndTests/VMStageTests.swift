@@ -187,6 +187,38 @@ struct VMStageTests {
         #expect(!FileManager.default.fileExists(atPath: overlay.deletingLastPathComponent().path))
     }
 
+    @Test("a newer push of the branch supersedes a run in its VM stage: QEMU killed, the note says superseded by run N")
+    func supersededInGuest() throws {
+        let pushbox = try Self.daemon()
+        try pushbox.startDaemon()
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", """
+            steps:
+              - {name: ok, run: "true"}
+            vms:
+              - {profile: linux-x86_64, run: "echo guest-$((40+2))-started; sleep 600"}
+            """)
+        let sha = try repo.commit("long guest job")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let started = ContinuousClock.now
+        while !pushbox.log(run: id, step: "vm-linux-x86_64").contains("guest-42-started"), ContinuousClock.now - started < .seconds(240) {
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(QEMUProcesses.named(suffix: "-\(id)-linux-x86_64").count == 1)
+        try repo.write(".pushbox.yml", "steps:\n  - {name: ok, run: \"true\"}\n")
+        try repo.commit("no guest any more")
+        let push = try repo.push()
+        let newer = try #require(DaemonFixture.queuedRunIDs(in: push.output).first)
+        #expect(push.output.contains("supersedes run \(id)"), "\(push.output)")
+        let run = try pushbox.waitForRun(id, timeout: .seconds(60))
+        #expect(run.state == .canceled && run.supersededBy == newer && run.message == "superseded by run \(newer)", "\(run)")
+        #expect(run.vms.first?.state == .canceled)
+        #expect(QEMUProcesses.named(suffix: "-\(id)-linux-x86_64").isEmpty)
+        #expect(try pushbox.waitForRun(newer, timeout: .seconds(120)).state == .passed)
+        let note = try SupersedeTests.waitForNote(pushbox, repo, sha)
+        #expect(note.hasPrefix("pushbox: canceled\n") && note.contains("\nsuperseded by run \(newer)\n"), "\(note)")
+    }
+
     @Test("an image that is not built: error naming `pushbox vm build`; --no-vms skips the guests")
     func missingImageAndNoVMs() throws {
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("pushbox-no-images-\(UUID().uuidString.prefix(8))")
