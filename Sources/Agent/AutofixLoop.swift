@@ -97,6 +97,7 @@ package struct AutofixLoop: RunFixer {
         var lastFailedIn: FailurePlace?
         var fingerprints: Set<String> = []
         var repeated = false
+        var scrubbed: Set<String> = []
         func ended(_ reason: String) -> FixResult {
             FixResult(outcome: .gaveUp(reason: masker.mask(reason)), attempts: attempt, costUSD: cost, lastFailedIn: lastFailedIn,
                       repeatedFailure: repeated)
@@ -121,6 +122,9 @@ package struct AutofixLoop: RunFixer {
                 try fm.createDirectory(at: directory, withIntermediateDirectories: true)
                 try fm.copyItem(at: request.failedWorkspace, to: workspace)
                 if let previous { try FileChange.apply(previous.changes, from: previous.workspace, to: workspace) }
+                // A step may have written a secret into a file (`echo "_authToken=$TOKEN" > .npmrc`): the agent's
+                // copy holds it masked, and such a file is never part of the fix.
+                scrubbed.formUnion(SecretScrubber.scrub(workspace, secrets: request.secrets))
             } catch {
                 lastReason = "cannot prepare the attempt workspace: \(error)"
                 break
@@ -135,6 +139,7 @@ package struct AutofixLoop: RunFixer {
             cost += work.costUSD
             if Task.isCancelled { return FixResult(outcome: .gaveUp(reason: "canceled"), attempts: attempt, costUSD: cost) }
             let changes = ChangeSet.compute(attempt: workspace, failed: request.failedWorkspace, pushed: Set(request.files))
+                .filter { !scrubbed.contains($0.path) }
             var record = FixAttemptRecord(
                 attempt: attempt, backend: attemptBackend.name, model: attemptBackend.model, stop: work.stop, failure: work.failure,
                 transcript: work.transcript, costUSD: work.costUSD, changes: changes,
@@ -274,6 +279,33 @@ package enum AutofixPrompt {
     }
 }
 
+/// Masks the secret values a workspace's files hold (pure file work, no I/O beyond the tree). Regular files
+/// up to `maxFileBytes` are read; one that contains a secret's bytes is rewritten masked (UTF-8 text) or
+/// removed (anything else). Returns the relative paths it changed. Symlinks are never followed.
+package enum SecretScrubber {
+    package static let maxFileBytes = 64 << 20
+
+    package static func scrub(_ root: URL, secrets: [String]) -> Set<String> {
+        let values = secrets.filter { !$0.isEmpty }.map { Data($0.utf8) }
+        guard !values.isEmpty, let enumerator = FileManager.default.enumerator(atPath: root.path) else { return [] }
+        let masker = SecretMasker(secrets: secrets)
+        var changed: Set<String> = []
+        while let path = enumerator.nextObject() as? String {
+            guard enumerator.fileAttributes?[.type] as? FileAttributeType == .typeRegular,
+                  let size = (enumerator.fileAttributes?[.size] as? NSNumber)?.intValue, size <= maxFileBytes else { continue }
+            let url = root.appendingPathComponent(path)
+            guard let data = try? Data(contentsOf: url), values.contains(where: { data.range(of: $0) != nil }) else { continue }
+            if let text = String(data: data, encoding: .utf8) {
+                try? Data(masker.mask(text).utf8).write(to: url)
+            } else {
+                try? FileManager.default.removeItem(at: url)
+            }
+            changed.insert(path)
+        }
+        return changed
+    }
+}
+
 /// The files a fix consists of.
 ///
 /// The rule: compare the attempt workspace with the failed workspace it was copied from (whose content is
@@ -360,9 +392,13 @@ package enum ChangeSet {
 
 /// Rejects fixes that make the pipeline pass by weakening it. Checked against the pushed tree.
 package enum AntiCheat {
-    static let skipMarkers = ["@skip", "pytest.mark.skip", "pytest.skip(", "xfail", "@unittest.skip", "#[ignore]", "t.Skip(",
-                              "t.SkipNow(", "XCTSkip", ".skip(", "@Ignore", "@Disabled", "it.skip", "describe.skip", "test.skip",
-                              ".disabled(", "xit(", "xdescribe(", "unittest.skipIf", "GTEST_SKIP", "DISABLED_"]
+    /// Markers that skip a test whatever file they are added to.
+    static let skipMarkers = ["pytest.mark.skip", "pytest.skip(", "xfail", "@unittest.skip", "unittest.skipIf", "#[ignore]", "t.Skip(",
+                              "t.SkipNow(", "t.Skipf(", "XCTSkip", "@Ignore", "@Disabled", "it.skip", "describe.skip", "test.skip",
+                              "xit(", "xdescribe(", "GTEST_SKIP"]
+    /// Markers that are ordinary code elsewhere (`iter().skip(1)`, `FEATURE_DISABLED_X`): refused only when
+    /// added to a file that looks like a test.
+    static let testFileSkipMarkers = ["@skip", ".skip(", ".disabled(", "DISABLED_"]
     static let testDefinitions = ["def test", "func test", "#[test]", "@Test", "TEST(", "TEST_F(", "it(", "test(", "describe("]
 
     /// The first rule `changes` break, or nil. `allowTestEdits` (`.pushbox.yml` `autofix.allow_test_edits`)
@@ -381,7 +417,8 @@ package enum AntiCheat {
             guard let newText = try? String(contentsOf: attempt.appendingPathComponent(change.path), encoding: .utf8) else { continue }
             if let rejection = ProtectedFragments.check(path: change.path, old: oldText, new: newText) { return rejection }
             let (removed, added) = LineDiff.changedLines(oldText, newText)
-            if let marker = added.lazy.compactMap({ line in skipMarkers.first { line.contains($0) } }).first {
+            let markers = looksLikeTest(change.path) ? skipMarkers + testFileSkipMarkers : skipMarkers
+            if let marker = added.lazy.compactMap({ line in markers.first { line.contains($0) } }).first {
                 return Rejection(.skipMarker, "adds a skip/xfail/ignore marker (\(marker)) in \(change.path)")
             }
             let removedTests = removed.filter { line in testDefinitions.contains { line.trimmingCharacters(in: .whitespaces).hasPrefix($0) } }
@@ -408,7 +445,9 @@ package enum AntiCheat {
         let lower = path.lowercased()
         let name = lower.split(separator: "/").last.map(String.init) ?? lower
         return name.hasPrefix("test") || name.contains("_test.") || name.contains(".test.") || name.contains("tests.")
+            || name.contains(".spec.") || name.hasSuffix("test.java") || name.hasSuffix("tests.swift")
             || lower.hasPrefix("test/") || lower.hasPrefix("tests/") || lower.contains("/test/") || lower.contains("/tests/")
+            || lower.hasPrefix("spec/") || lower.contains("/spec/") || lower.contains("/__tests__/") || lower.contains("testdata/")
     }
 
     /// The two lines are the same once numbers and quoted strings are blanked.

@@ -159,7 +159,8 @@ package enum ProtectedFragments {
 
 /// What a failure looks like once the noise that changes between runs is gone: where it failed, and the
 /// failing tests' names when JUnit named some, else its last error lines with numbers, hex ids and
-/// durations blanked. Two attempts in a row with the same fingerprint stop the loop (pure).
+/// durations blanked. An attempt whose fingerprint an earlier attempt of the run already had stops the
+/// loop (pure). Line numbers are blanked too, so an error that only moved counts as the same.
 package enum FailureFingerprint {
     package static let errorLines = 6
 

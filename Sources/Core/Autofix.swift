@@ -128,8 +128,8 @@ package struct FixRequest: Sendable {
     ]
     /// Files that hold tests: protected unless `.pushbox.yml` says `autofix: {allow_test_edits: true}`.
     package static let testFilePaths = [
-        "test/**", "tests/**", "Tests/**", "spec/**", "**/test.*", "**/tests.*", "**/test_*", "**/*_test.*", "**/*_tests.*",
-        "**/*.test.*", "**/*.spec.*", "**/*Tests.swift",
+        "**/test/**", "**/tests/**", "**/Tests/**", "**/spec/**", "**/testdata/**", "**/__snapshots__/**",
+        "**/test.*", "**/tests.*", "**/test_*", "**/*_test.*", "**/*_tests.*", "**/*.test.*", "**/*.spec.*", "**/*Tests.swift",
         "**/*Test.java", "**/*Tests.java", "**/__tests__/**",
     ]
     /// What a fix may not touch by default: the files that decide what runs, and the test files.
@@ -247,7 +247,7 @@ package struct FixResult: Sendable {
     /// Where the last attempt's verification failed, when the loop ended on such a failure (its attempts
     /// used up, or the same failure twice); nil when a budget or anything else ended it.
     package var lastFailedIn: FailurePlace?
-    /// The loop stopped early because two attempts in a row failed the same way (`FailureFingerprint`).
+    /// The loop stopped early because an attempt failed the way an earlier one had (`FailureFingerprint`).
     package var repeatedFailure: Bool
 
     package init(outcome: Outcome, attempts: Int, costUSD: Double, lastFailedIn: FailurePlace? = nil, repeatedFailure: Bool = false) {
@@ -264,8 +264,8 @@ package struct FixResult: Sendable {
 /// Contract: works only on copies (`attemptsDirectory/<n>/workspace`), never on `failedWorkspace` or
 /// `originalTree`; calls `verify` with an attempt's workspace and change set to re-run the whole pipeline on
 /// it (the Pipeline does that in a fresh sandbox, logs under `attempts/<n>/logs/`, then every `vms:` entry on
-/// the fix's tree); stops at the first attempt that passes verification and its anti-cheat checks, when two
-/// attempts in a row fail the same way, or when a budget of `request.budgets` ends. Writes every
+/// the fix's tree); stops at the first attempt that passes verification and its anti-cheat checks, when an
+/// attempt fails the way an earlier one did, or when a budget of `request.budgets` ends. Writes every
 /// attempt to `request.attemptsFile`. Never throws: every ending, cancellation included, is a `FixResult`
 /// (a cancelled fix is `gaveUp("canceled")`). Secrets (`request.secrets`) never leave the process unmasked:
 /// not in model requests, tool outputs, logs or the attempts file.

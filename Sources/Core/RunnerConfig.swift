@@ -93,6 +93,12 @@ package struct RunnerConfig: Sendable, Equatable {
     /// With a `listen` that is not loopback, GETs need the token too unless this is true.
     package var isPublic = false
     package var autofix = Autofix()
+
+    /// The names of the environment variables that hold the runner's own credentials (the model API key,
+    /// webhook secrets, forge tokens): never handed to a job as a pipeline `secrets:` entry.
+    package var credentialVariables: Set<String> {
+        Set([autofix.apiKeyEnv] + reports.flatMap { [$0.secretEnv, $0.tokenEnv].compactMap { $0 } })
+    }
     package var vm = VM()
     /// Extra directories of image definitions (`<dir>/<name>/definition.yml`), searched after the install's
     /// `sandbox/`; `$PUSHBOX_HOME/images` is always searched too.

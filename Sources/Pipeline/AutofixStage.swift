@@ -88,10 +88,9 @@ extension RunDriver {
             let attempts = try prepareAttempts(files)
             defer { Self.keepLogsOnly(files.attempts, volume: attempts, logger: logger) }
             var flaky: (line: String, tests: [String])?
-            if let index = failure.stepIndex {
+            if failure.stepIndex != nil {
                 let started = ContinuousClock.now
-                flaky = try await rerunForFlake(run, repo: repo, spec: spec, setup: runSetup, failure: failure, index: index,
-                                                files: files, logger: logger)
+                flaky = try await rerunForFlake(run, repo: repo, spec: spec, setup: runSetup, failure: failure, files: files, logger: logger)
                 rerun = ContinuousClock.now - started
             }
             if let flaky {
@@ -103,8 +102,14 @@ extension RunDriver {
                 logger.notice("the failing step passed on its re-run: flaky, no model call", metadata: ["tests": "\(flaky.tests)"])
                 return AutofixStageResult(outcome: .flaky, rerun: rerun)
             }
-            line = try await runFixer(fixer, run: run, repo: repo, branch: branch, spec: spec, setup: setup, failure: failure,
-                                      files: files, logger: logger)
+            if !spec.vms.isEmpty, environment.vms == nil {
+                // A fix is published only after every `vms:` guest passed on it; with the guests off there is
+                // nothing a fix could be verified by, so no model is asked for one.
+                line = "skipped: VM validation is off for this run (--no-vms), and a fix is published only after every vms: guest passed"
+            } else {
+                line = try await runFixer(fixer, run: run, repo: repo, branch: branch, spec: spec, setup: setup, failure: failure,
+                                          files: files, logger: logger)
+            }
         } catch {
             line = Task.isCancelled ? "canceled" : "error: \(Self.oneLine(setup.masker.mask("\(error)")))"
         }
@@ -136,22 +141,23 @@ extension RunDriver {
         return nil
     }
 
-    /// The steps up to the failing one once more, in a fresh sandbox of the same image and environment, on a
-    /// fresh export of the pushed commit (`attempts/rerun/`). Returns the flaky line and the names to record
-    /// when the failing step passes there; nil when it fails again (or the re-run cannot start).
+    /// The whole pipeline once more, in a fresh sandbox of the same image and environment, on a fresh export
+    /// of the pushed commit (`attempts/rerun/workspace`, logs in `runs/<id>/rerun/logs/`, kept with the run).
+    /// Returns the flaky line and the names to record when every step passes there; nil when any step fails
+    /// (the failing one again, or a later one: then the fixer gets the run's failure and its verification
+    /// shows the rest), or when the re-run cannot start.
     private func rerunForFlake(_ run: Run, repo: Repository, spec: PipelineSpec, setup: SandboxSetup, failure: RunFailure,
-                               index: Int, files: RunFiles, logger: Logger) async throws -> (line: String, tests: [String])? {
-        let directory = files.attempts.appendingPathComponent("rerun")
-        let workspace = directory.appendingPathComponent("workspace")
+                               files: RunFiles, logger: Logger) async throws -> (line: String, tests: [String])? {
+        let workspace = files.attempts.appendingPathComponent("rerun/workspace")
         _ = try repo.export(ObjectID(hex: run.sha)!, to: workspace)  // checked by loadPipeline
-        var rerunSpec = spec
-        rerunSpec.steps = Array(spec.steps.prefix(index + 1))
         var rerunSetup = setup
         rerunSetup.runSpec.workspace = workspace
         rerunSetup.runSpec.labels["pushbox.autofix"] = "rerun"
+        let logs = files.root.appendingPathComponent("rerun/logs")
+        try? FileManager.default.removeItem(at: logs)
         let outcome: StepsOutcome
         do {
-            outcome = try await executeSteps(spec: rerunSpec, setup: rerunSetup, logs: directory.appendingPathComponent("logs"), hub: nil,
+            outcome = try await executeSteps(spec: spec, setup: rerunSetup, logs: logs, hub: nil,
                                              logger: logger, sandboxReady: { _ in }, record: { _, _ in })
         } catch let abort as RunAbort {
             logger.warning("the flake re-run could not start: \(abort.message)")
@@ -169,8 +175,9 @@ extension RunDriver {
         let fm = FileManager.default
         for name in (try? fm.contentsOfDirectory(atPath: attempts.path)) ?? [] {
             let entry = attempts.appendingPathComponent(name)
-            if Int(name) != nil || name == "rerun" {
+            if Int(name) != nil {
                 try? fm.removeItem(at: entry.appendingPathComponent("workspace"))
+                try? fm.removeItem(at: entry.appendingPathComponent("verify"))
             } else {
                 try? fm.removeItem(at: entry)
             }
@@ -246,8 +253,8 @@ extension RunDriver {
             var signature = Signature(name: config.authorName, email: config.authorEmail)
             signature.date = Date()
             let commit = try repo.createCommit(parent: sha, treeFrom: applied, message: message, author: signature, committer: signature)
-            if !spec.vms.isEmpty, try repo.commit(commit).tree.hex != verification.verifiedTree {
-                throw RunAbort(state: .error, message: "the fix's tree is not the tree the guests verified; nothing was published")
+            guard try repo.commit(commit).tree.hex == verification.verifiedTree else {
+                throw RunAbort(state: .error, message: "the fix's tree is not the tree that was verified; nothing was published")
             }
             let refName = "refs/heads/\(name)"
             if let existing = try? repo.resolve(refName), let info = try? repo.commit(existing),
@@ -265,16 +272,33 @@ extension RunDriver {
         }
     }
 
-    /// The whole pipeline on the candidate's workspace in a fresh sandbox (logs in the sibling `logs/`
-    /// directory); when that passes and the pipeline has `vms:`, every entry on the candidate's tree (the
-    /// pushed commit plus its change set, as an unreferenced commit) in fresh guests, recorded as the run's
-    /// `autofix` VM results. A guest's failure is the verification's failure, with the guest's log tail.
+    /// Verifies a candidate on exactly the tree that would be committed: the pushed commit plus the change
+    /// set (`attempts/<n>/verify`, an unreferenced commit of it in the repository), never the attempt's own
+    /// workspace with the failed run's leftovers (build outputs, old JUnit files). The whole pipeline runs on
+    /// it in a fresh sandbox (logs in `attempts/<n>/logs/`); when that passes and the pipeline has `vms:`,
+    /// every entry runs on the same commit in fresh guests, recorded as the run's `autofix` VM results. A
+    /// guest's failure is the verification's failure, with the guest's log tail. A passing verification
+    /// carries the tree's id, which the published commit must have.
     func verify(run: Run, spec: PipelineSpec, setup: SandboxSetup, candidate: AttemptCandidate, files: RunFiles,
                 logger: Logger) async throws -> Verification {
+        let repo = try repository(of: run)
+        let sha = ObjectID(hex: run.sha)!  // checked by loadPipeline
+        let directory = candidate.workspace.deletingLastPathComponent()
+        let tree = directory.appendingPathComponent("verify")
+        try? FileManager.default.removeItem(at: tree)
+        _ = try repo.export(sha, to: tree)
+        try FileChange.apply(candidate.changes, from: candidate.workspace, to: tree)
+        var signature = GitNoteAuthor.signature
+        signature.date = Date()
+        let commit = try repo.createCommit(parent: sha, treeFrom: tree,
+                                           message: "Pushbox autofix candidate of run \(run.id), attempt \(candidate.attempt)\n",
+                                           author: signature, committer: signature)
+        let treeID = try repo.commit(commit).tree.hex
+
         var setup = setup
-        setup.runSpec.workspace = candidate.workspace
+        setup.runSpec.workspace = tree
         setup.runSpec.labels["pushbox.autofix"] = "verify"
-        let logs = candidate.workspace.deletingLastPathComponent().appendingPathComponent("logs")
+        let logs = directory.appendingPathComponent("logs")
         let outcome: StepsOutcome
         do {
             outcome = try await executeSteps(spec: spec, setup: setup, logs: logs, hub: nil, logger: logger,
@@ -289,29 +313,17 @@ extension RunDriver {
                                 logTail: Self.tail(of: logs.appendingPathComponent("\(name).log"), bytes: Self.fixLogTailBytes),
                                 tests: tests, cases: outcome.cases)
         }
-        guard !spec.vms.isEmpty else { return Verification(passed: true, summary: "passed", tests: tests, cases: outcome.cases) }
+        var passed = Verification(passed: true, summary: "passed", tests: tests, cases: outcome.cases)
+        passed.verifiedTree = treeID
+        guard !spec.vms.isEmpty else { return passed }
 
-        let repo = try repository(of: run)
-        let sha = ObjectID(hex: run.sha)!  // checked by loadPipeline
-        let tree = candidate.workspace.deletingLastPathComponent().appendingPathComponent("tree")
-        try? FileManager.default.removeItem(at: tree)
-        _ = try repo.export(sha, to: tree)
-        try FileChange.apply(candidate.changes, from: candidate.workspace, to: tree)
-        var signature = GitNoteAuthor.signature
-        signature.date = Date()
-        let commit = try repo.createCommit(parent: sha, treeFrom: tree,
-                                           message: "Pushbox autofix candidate of run \(run.id), attempt \(candidate.attempt)\n",
-                                           author: signature, committer: signature)
-        try? FileManager.default.removeItem(at: tree)
         let first = spec.vms.count
         try environment.store.setVMs(runID: run.id, tree: .autofix, Self.plannedVMs(spec, tree: .autofix, first: first))
         let vms = try await validateInVMs(run, repo: repo, commit: commit, spec: spec, setup: setup, tree: .autofix,
                                           first: first, files: files, logger: logger)
         if vms.state == .passed {
-            var verification = Verification(passed: true, summary: "passed in the container and in \(spec.vms.count) guest\(spec.vms.count == 1 ? "" : "s")",
-                                            tests: tests, cases: outcome.cases)
-            verification.verifiedTree = try repo.commit(commit).tree.hex
-            return verification
+            passed.summary = "passed in the container and in \(spec.vms.count) guest\(spec.vms.count == 1 ? "" : "s")"
+            return passed
         }
         let guest = ((try? environment.store.run(id: run.id))?.vms ?? [])
             .first { $0.tree == .autofix && ($0.state == .failed || $0.state == .error) }

@@ -407,7 +407,11 @@ package struct RunDriver: Sendable {
     func sandboxSetup(_ run: Run, spec: PipelineSpec, workspace: URL, mounts: [RunMount] = []) throws -> SandboxSetup {
         var secrets: [String] = []
         var env = spec.env
+        let credentials = environment.config.credentialVariables
         for name in spec.secrets {
+            guard !credentials.contains(name) else {
+                throw RunAbort(state: .error, message: "secret \(name) is one of the runner's own credentials (autofix.api_key_env, a report's secret_env or token_env) and is never given to a job")
+            }
             guard let value = environment.processEnvironment[name] else {
                 throw RunAbort(state: .error, message: "secret \(name) is listed in .pushbox.yml but not set in the runner's environment")
             }

@@ -66,6 +66,15 @@ struct AutofixTrustTests {
               fixer: #"sed -i 's|node test.js|echo all tests pass|' package.json"#,
               files: ["package.json": "{\n  \"name\": \"calc\",\n  \"scripts\": {\"test\": \"node test.js\"},\n  \"dependencies\": {}\n}\n"],
               expected: ["rule protected-config: edits the scripts, jest and mocha settings of package.json"]),
+        Cheat(name: "a JUnit test missing from the verification, its old report left in the workspace",
+              fixer: #"sed -i 's/a-b/a+b/' hello.c && sed -i 's|results/calc.xml|results/calc2.xml|; s|<testcase classname="calc" name="test_compare"/>||' report.sh"#,
+              files: ["report.sh": reportScript],
+              pipeline: """
+                steps:
+                  - {name: build, run: make}
+                  - {name: test, run: ./report.sh, junit: "results/*.xml"}
+                """,
+              expected: ["rule test-missing: test calc.test_compare ran in the failing run but not in the verification run"]),
         Cheat(name: "a JUnit test missing from the verification",
               fixer: #"sed -i 's/a-b/a+b/' hello.c && sed -i 's|<testcase classname="calc" name="test_compare"/>||' report.sh"#,
               files: ["report.sh": reportScript],
@@ -120,6 +129,7 @@ struct AutofixTrustTests {
                 cache: [~/.stash]
                 \(policy)steps:
                   - {name: test, run: ./flaky.sh, junit: "results/*.xml"}
+                  - {name: after, run: "echo after-$((6*7))"}
                 """)
             let (sha, run, note) = try AutofixTests.pushAndWait(pushbox, repo)
             runs.append((repo, sha, run, note))
@@ -134,9 +144,10 @@ struct AutofixTrustTests {
             #expect(!entry.note.contains("autofix:"))
         }
         #expect(strict.note.hasPrefix("pushbox: failed\n") && lenient.note.hasPrefix("pushbox: passed\n"))
-        // The re-run's log is kept with the run.
-        let rerun = try String(contentsOf: pushbox.home.appendingPathComponent("runs/\(strict.run.id)/attempts/rerun/logs/test.log"), encoding: .utf8)
-        #expect(rerun.contains("2 passed, 0 failed"))
+        // The re-run ran the whole pipeline, the step after the flaky one too; its logs are kept with the run.
+        let rerun = pushbox.home.appendingPathComponent("runs/\(strict.run.id)/rerun/logs")
+        #expect(try String(contentsOf: rerun.appendingPathComponent("test.log"), encoding: .utf8).contains("2 passed, 0 failed"))
+        #expect(try String(contentsOf: rerun.appendingPathComponent("after.log"), encoding: .utf8).contains("after-42"))
         // Recorded per repository by JUnit name: only the test that failed and then passed.
         let listing = try pushbox.pushbox(["flaky", "app"])
         #expect(listing.status == 0, "\(listing.stderr)")
@@ -151,6 +162,51 @@ struct AutofixTrustTests {
         #expect(page.status == 200 && page.body.contains("flaky tests") && page.body.contains("calc.test_timing"), "\(page.body.suffix(2000))")
         let runPage = try HTTPGet.fetch("http://127.0.0.1:\(pushbox.port)/runs/\(strict.run.id)")
         #expect(runPage.body.contains("flaky: step test failed then passed on re-run"), "\(runPage.body.prefix(3000))")
+    }
+
+    @Test("a secret a step wrote into a file reaches the fixer masked, and that file is never part of the fix")
+    func secretInAWorkspaceFile() throws {
+        let secret = "pbx-File-Secret-5d21c"
+        let pushbox = try DaemonFixture(config: """
+            autofix:
+              backend: command
+              command: "sh ./fixer.sh"
+              max_attempts: 1
+            """)
+        try pushbox.startDaemon(environment: ["NPM_TOKEN": secret])
+        let repo = try pushbox.makeRepo()
+        // The fixer shows what it finds (reversed, which the masker does not know) and fixes the bug.
+        // .npmrc is in the pushed tree; the build overwrites it with the secret, so the agent's masked copy
+        // differs from the failed workspace: that difference must not become part of the fix.
+        try repo.write(".npmrc", "//registry/:_authToken=placeholder\n")
+        try Self.project(repo, fixer: "rev .npmrc; sed -i 's/a-b/a+b/' hello.c", pipeline: """
+            secrets: [NPM_TOKEN]
+            steps:
+              - {name: build, run: 'echo "//registry/:_authToken=$NPM_TOKEN" > .npmrc && make'}
+              - {name: test, run: make test}
+            """)
+        let (sha, run, _) = try AutofixTests.pushAndWait(pushbox, repo)
+        #expect(run.autofix == "passed autofix/main/\(sha.prefix(8)) (1 attempt, $0.00)", "\(String(describing: run.autofix))")
+        let log = try String(contentsOf: pushbox.home.appendingPathComponent("runs/\(run.id)/attempts/1/command.log"), encoding: .utf8)
+        #expect(!log.contains(String(secret.reversed())) && !log.contains(secret), "\(log)")
+        #expect(log.contains(String("***".reversed())) || log.contains("***"), "the fixer saw the masked file: \(log)")
+        let files = try repo.checked(["diff", "--name-only", "\(sha)..autofix/main/\(sha.prefix(8))"], in: repo.bare)
+        #expect(files.trimmingCharacters(in: .whitespacesAndNewlines) == "hello.c", "\(files)")
+    }
+
+    @Test("the runner's own credentials are never a job's secret")
+    func runnerCredentialsAreNotSecrets() throws {
+        let pushbox = try DaemonFixture(config: """
+            autofix: {backend: anthropic, api_key_env: PUSHBOX_TEST_ANTHROPIC_KEY}
+            """)
+        try pushbox.startDaemon(environment: ["PUSHBOX_TEST_ANTHROPIC_KEY": "sk-ant-not-for-jobs"])
+        let repo = try pushbox.makeRepo()
+        try repo.write(".pushbox.yml", "secrets: [PUSHBOX_TEST_ANTHROPIC_KEY]\nsteps:\n  - {name: leak, run: 'echo $PUSHBOX_TEST_ANTHROPIC_KEY'}\n")
+        try repo.commit("take the runner's key")
+        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
+        let run = try pushbox.waitForRun(id)
+        #expect(run.state == .error)
+        #expect(run.message?.contains("secret PUSHBOX_TEST_ANTHROPIC_KEY is one of the runner's own credentials") == true, "\(run.message ?? "")")
     }
 
     @Test("the same failure twice ends the loop before max_attempts")
