@@ -15,6 +15,7 @@ extension RunDriver {
 
     /// What failed in a run, as autofix is told it.
     struct RunFailure: Sendable {
+        /// Where it failed: the container step or the guest.
         var place: FailurePlace
         /// The failing step; for a guest, a step named `vm <profile>` with the guest's command.
         var step: Step
@@ -22,9 +23,10 @@ extension RunDriver {
         var how: String
         /// The masked tail of the failing step's (or guest's) log.
         var logTail: String
+        /// The counts and the JUnit cases of the run's container steps: what every verification must keep.
         var tests: TestCounts?
         var cases: [TestCase]
-        /// The failing container step's index (the flake re-run runs the steps up to it); nil for a guest.
+        /// The failing container step's index (a container failure gets the flake re-run); nil for a guest.
         var stepIndex: Int?
     }
 
@@ -43,7 +45,7 @@ extension RunDriver {
         var rerun: Duration?
     }
 
-    /// The failure of container step `index` of `outcome`.
+    /// The failure of container step `index` of `outcome`, with the masked tail of its log.
     func stepFailure(_ outcome: StepsOutcome, index: Int, spec: PipelineSpec, files: RunFiles) -> RunFailure {
         let step = spec.steps[index], result = outcome.results[index]
         return RunFailure(place: .step(step.name), step: step,

@@ -24,7 +24,7 @@ enum Pages {
         let repoTable = repos.isEmpty ? "<p class=\"note\">No repository registered yet: <code>pushbox repo add /srv/git/app.git</code></p>"
             : "<table><tr><th>repository</th><th>path</th><th>latest run</th></tr>\(repoRows)</table><h2>recent runs</h2>"
         // Tests that failed and then passed on a re-run of the same commit (autofix's flake triage).
-        let flakyRows = flaky.prefix(50).map { test in
+        let flakyRows = flaky.prefix(Self.flakyRowsShown).map { test in
             "<tr><td>\(escape(test.repo))</td><td><code>\(escape(test.name))</code></td><td>\(test.times)</td>"
                 + "<td><a href=\"/runs/\(test.lastRunID)\">#\(test.lastRunID)</a></td></tr>"
         }.joined(separator: "\n")
@@ -41,6 +41,9 @@ enum Pages {
             \(flakyTable)
             """)
     }
+
+    /// How many flaky tests the runs list shows (all of them: `pushbox flaky`, `GET /api/v1/flaky`).
+    static let flakyRowsShown = 50
 
     /// Test counts over the steps that reported some.
     static func tests(_ run: Run) -> TestCounts? {
