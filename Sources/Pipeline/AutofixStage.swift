@@ -66,7 +66,7 @@ extension RunDriver {
                           tests: outcome.results.testTotals, cases: outcome.cases, stepIndex: nil)
     }
 
-    /// Stage 3: for a failed run, first the flake re-run (a container step's failure: the steps up to it once
+    /// Stage 3: for a failed run, first the flake re-run (a container step's failure: the whole pipeline once
     /// more, in a fresh container on a fresh export), then the fixer on copies, each attempt verified in a
     /// fresh container and in every `vms:` guest before anything is published.
     @discardableResult

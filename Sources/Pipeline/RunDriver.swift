@@ -603,7 +603,7 @@ package struct StageTimes: Codable, Sendable {
     package var sandboxRequestedAt: Date?
     package var sandboxReadyAt: Date?
     package var vmsStartedAt: Date?
-    /// The flake re-run of autofix (the steps up to the failing one, in a fresh container), when it ran.
+    /// The flake re-run of autofix (the whole pipeline once more, in a fresh container), when it ran.
     package var flakeRerunSeconds: Double?
 }
 
