@@ -27,6 +27,16 @@ package protocol ModelGatewaySession: Sendable {
     func close() async -> ModelSessionUsage
 }
 
+/// One of the budgets of `ModelSessionBudget`, by the name the configuration, refusals and logs use.
+package enum ModelBudgetLimit: String, Sendable, Equatable, CaseIterable {
+    /// `maxRequests` (the attempt's `max_turns`).
+    case turns = "max_turns"
+    /// `maxCostUSD`.
+    case cost = "cost"
+    /// `wallTime`.
+    case wallTime = "wall_time"
+}
+
 /// What one attempt may spend through the proxy. Past any of them the proxy answers an Anthropic-format
 /// error (`permission_error`, `x-should-retry: false`) instead of forwarding.
 package struct ModelSessionBudget: Sendable, Equatable {
@@ -50,17 +60,24 @@ package struct ModelSessionUsage: Sendable, Equatable {
     package var turns: [TurnRecord]
     /// Forwarded requests of any status, token counting included.
     package var requests: Int
-    /// Requests the proxy refused because a budget was used up, by budget (`max_turns`, `cost`, `wall_time`).
-    package var refusals: [String]
+    /// The budgets whose exhaustion made the proxy refuse requests, each once, in the order first refused.
+    package var refusals: [ModelBudgetLimit]
     package var usage: Usage
     package var costUSD: Double
 
-    package init(turns: [TurnRecord] = [], requests: Int = 0, refusals: [String] = [], usage: Usage = Usage(), costUSD: Double = 0) {
+    package init(turns: [TurnRecord] = [], requests: Int = 0, refusals: [ModelBudgetLimit] = [], usage: Usage = Usage(),
+                 costUSD: Double = 0) {
         self.turns = turns
         self.requests = requests
         self.refusals = refusals
         self.usage = usage
         self.costUSD = costUSD
+    }
+
+    /// The budgets given by name (`max_turns`, `cost`, `wall_time`); a name that is none of them is dropped.
+    package init(turns: [TurnRecord] = [], requests: Int = 0, refusals names: [String], usage: Usage = Usage(), costUSD: Double = 0) {
+        self.init(turns: turns, requests: requests, refusals: names.compactMap(ModelBudgetLimit.init(rawValue:)), usage: usage,
+                  costUSD: costUSD)
     }
 
     /// `work` with what the proxy measured: its cost (the runner's price table, not a client's own
@@ -70,15 +87,15 @@ package struct ModelSessionUsage: Sendable, Equatable {
     package func apply(to work: AttemptWork, model: String, duration: Duration, failure: AttemptStop.Reason) -> AttemptWork {
         var work = work
         work.costUSD = costUSD
-        if refusals.contains("cost") { work.costBudgetReached = true }
+        if refusals.contains(.cost) { work.costBudgetReached = true }
         if let refusal = refusals.first, work.failure != nil {
-            work.failure = (work.failure ?? "") + " (the model proxy refused further requests: \(refusal) budget used up)"
+            work.failure = (work.failure ?? "") + " (the model proxy refused further requests: \(refusal.rawValue) budget used up)"
         }
         let reason: AttemptStop.Reason = switch refusals.first {
-        case "cost": .costBudget
-        case "max_turns": .maxTurns
-        case "wall_time": .wallTime
-        default: work.failure == nil ? .completed : failure
+        case .cost: .costBudget
+        case .turns: .maxTurns
+        case .wallTime: .wallTime
+        case nil: work.failure == nil ? .completed : failure
         }
         work.transcript = AttemptTranscript(model: model, stop: AttemptStop(reason, work.stop), turns: turns, toolCalls: [], usage: usage,
                                             costUSD: costUSD, explanation: work.explanation, durationSeconds: Units.seconds(duration))

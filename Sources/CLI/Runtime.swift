@@ -89,7 +89,8 @@ struct Runtime {
     static func startModelProxy(home: RunnerHome, config: RunnerConfig.Autofix, environment: [String: String],
                                 logger: Logger) async -> Result<ModelProxy, ModelProxyError>? {
         guard ["claude-code", "command"].contains(config.backend), let key = environment[config.apiKeyEnv], !key.isEmpty else { return nil }
-        removeStaleProxySockets(home: home)
+        let removed = ContainerModelGateway.removeLeftovers(home: home)
+        if !removed.isEmpty { logger.notice("removed what dead processes left of their model proxies", metadata: ["entries": "\(removed)"]) }
         do {
             return .success(try await ModelProxy.start(socketPath: ContainerModelGateway.socketPath(home: home),
                                                        upstream: baseURL(config, environment), apiKey: key, prices: prices(config),
@@ -97,23 +98,6 @@ struct Runtime {
         } catch {
             logger.error("the model proxy did not start: \(error)")
             return .failure(error as? ModelProxyError ?? ModelProxyError("\(error)"))
-        }
-    }
-
-    /// `model-proxy-<pid>.sock` files in the home whose process is gone, and the forwarders into them.
-    static func removeStaleProxySockets(home: RunnerHome) {
-        func isStale(_ path: String) -> Bool {
-            let url = URL(fileURLWithPath: path)
-            let name = url.lastPathComponent
-            guard url.deletingLastPathComponent().standardizedFileURL.path == home.root.standardizedFileURL.path,
-                  name.hasPrefix("model-proxy-"), name.hasSuffix(".sock"),
-                  let pid = Int32(name.dropFirst("model-proxy-".count).dropLast(".sock".count)), pid != getpid() else { return false }
-            return kill(pid, 0) != 0 && errno == ESRCH
-        }
-        LoopbackForwarder.removeOrphans(isOrphaned: isStale)
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: home.root.path)) ?? []
-        for name in names where isStale(home.root.appendingPathComponent(name).path) {
-            unlink(home.root.appendingPathComponent(name).path)
         }
     }
 

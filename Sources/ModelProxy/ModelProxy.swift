@@ -17,11 +17,14 @@ import Synchronization
 /// attempt's end is what makes a leaked token worthless.
 ///
 /// For each request: the token (`x-api-key` or `authorization: Bearer`) must be that of an open session
-/// (else 401); only `POST /v1/messages` and `POST /v1/messages/count_tokens` pass (else 404); the session's
-/// budgets (`ProxyRules.admit`) must allow it (else 403 naming the budget); a Messages request must name a
-/// model of the price table (else 400). Then the real key replaces the token and the request goes to
-/// `upstream` with the HTTP module's client; status, headers (429/529, `retry-after`, …) and body come
-/// back unchanged, the body streamed on chunk by chunk (SSE as it arrives). The usage in each answer is
+/// (else 401); only `POST /v1/messages` and `POST /v1/messages/count_tokens` pass (else 404); the body must
+/// be a JSON object that makes the API reach no address of its own choosing (`ProxyRules.checkRequestBody`:
+/// `mcp_servers`, `container` and url sources are a 400, server tools are removed and logged); a Messages
+/// request must name a model of the price table (else 400); the session's budgets (`ProxyRules.admit`)
+/// must allow it (else 403 naming the budget), and a Messages request reserves its most expensive output
+/// (`ProxyRules.reservation`) until its answer has ended. Then the real key replaces the token and the
+/// request goes to `upstream` with the HTTP module's client; status, headers (429/529, `retry-after`, …)
+/// and body come back unchanged, the body streamed on chunk by chunk (SSE as it arrives). The usage in each answer is
 /// recorded per session (`UsageScanner`): tokens, turns, cost with the runner's price table.
 package final class ModelProxy: Sendable {
     /// The host path of the listening socket.
@@ -41,29 +44,59 @@ package final class ModelProxy: Sendable {
         var opened: ContinuousClock.Instant
         /// Messages requests let through and not answered with an error.
         var turnsAdmitted = 0
+        /// The sum of the reservations of the Messages requests in flight (US dollars).
+        var reservedUSD = 0.0
         var usage = ModelSessionUsage()
     }
 
     /// A unix socket path (`sun_path`) holds at most 107 bytes and a terminating NUL.
     package static let maxSocketPathBytes = 107
+    /// How long the connection to the upstream may take to open (the request's own limit is the
+    /// session's remaining wall time).
+    package static let upstreamConnectTimeout: Duration = .seconds(10)
 
-    private init(socketPath: String, upstream: String, apiKey: String, prices: PriceTable, logger: Logger) {
+    /// Whether `stop` removes the socket's directory (`start` created it).
+    private let removesDirectory: Bool
+
+    private init(socketPath: String, upstream: String, apiKey: String, prices: PriceTable, removesDirectory: Bool, logger: Logger) {
         self.socketPath = socketPath
         self.upstream = upstream
         self.apiKey = apiKey
         self.prices = prices
+        self.removesDirectory = removesDirectory
         self.logger = logger
     }
 
+    /// Makes `path` a directory only this user may enter: created with mode 0700 (true), or an existing
+    /// one checked (false): not a symbolic link, owned by the effective user, no permission for group or
+    /// others. Throws otherwise.
+    static func makePrivateDirectory(_ path: String) throws -> Bool {
+        if mkdir(path, 0o700) == 0 { return true }
+        let failure = errno
+        var info = stat()
+        guard failure == EEXIST, lstat(path, &info) == 0 else {
+            throw ModelProxyError("cannot create the model proxy's directory \(path): \(String(cString: strerror(failure)))")
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR, info.st_uid == geteuid(), info.st_mode & 0o077 == 0 else {
+            throw ModelProxyError("the model proxy's directory \(path) must be a directory of this user with mode 0700 (it is mode \(String(info.st_mode & 0o7777, radix: 8)), owner \(info.st_uid))")
+        }
+        return false
+    }
+
     /// Starts listening on `socketPath` (an existing file there is replaced) and returns once it accepts
-    /// connections.
+    /// connections. The socket's directory is the proxy's own: created with mode 0700 when missing, and
+    /// refused when it exists but is not a directory of this user closed to group and others — the socket
+    /// is reachable through it alone, so that the moment between bind and chmod 0600 opens nothing. A path
+    /// longer than `maxSocketPathBytes` is refused (nothing is bound, the error says so).
     package static func start(socketPath: String, upstream: String, apiKey: String, prices: PriceTable,
                               logger: Logger) async throws -> ModelProxy {
         guard socketPath.utf8.count <= maxSocketPathBytes else {
             throw ModelProxyError("the model proxy's socket path \(socketPath) is longer than \(maxSocketPathBytes) bytes; use a shorter PUSHBOX_HOME")
         }
+        let createdDirectory = try makePrivateDirectory(URL(fileURLWithPath: socketPath).deletingLastPathComponent().path)
         unlink(socketPath)
-        let proxy = ModelProxy(socketPath: socketPath, upstream: upstream, apiKey: apiKey, prices: prices, logger: logger)
+        let proxy = ModelProxy(socketPath: socketPath, upstream: upstream, apiKey: apiKey, prices: prices,
+                               removesDirectory: createdDirectory, logger: logger)
         // Hummingbird's own messages (a stopped server "errors" on its cancelled channels) stay out of the
         // daemon's log; the proxy's decisions are logged with `logger`.
         var serverLogger = logger
@@ -88,18 +121,21 @@ package final class ModelProxy: Sendable {
         watcher.cancel()
         guard started else {
             task.cancel()
+            if createdDirectory { rmdir(URL(fileURLWithPath: socketPath).deletingLastPathComponent().path) }
             throw ModelProxyError("the model proxy did not start on \(socketPath): \(String(describing: await task.result))")
         }
         proxy.service.withLock { $0 = task }
         return proxy
     }
 
-    /// Stops listening and removes the socket. Idempotent.
+    /// Stops listening and removes the socket, and its directory when `start` created it and nothing else
+    /// is left in it (forwarders remove their logs there when they stop). Idempotent.
     package func stop() async {
         guard let task = service.withLock({ let task = $0; $0 = nil; return task }) else { return }
         task.cancel()
         _ = await task.result
         unlink(socketPath)
+        if removesDirectory { rmdir(URL(fileURLWithPath: socketPath).deletingLastPathComponent().path) }
     }
 
     // MARK: Sessions
@@ -151,40 +187,56 @@ package final class ModelProxy: Sendable {
             return Self.answer(ProxyRefusal(status: 413, type: "request_too_large",
                                             message: "pushbox model proxy: the request body is larger than \(ProxyRules.maxRequestBytes) bytes"))
         }
-        let model = route == .messages ? ProxyRules.model(ofRequestBody: body) : nil
+        let checked: ProxyRules.CheckedBody
+        switch ProxyRules.checkRequestBody(body) {
+        case .failure(let refusal):
+            logger.notice("model proxy refused a request body", metadata: ["path": "\(pathAndQuery)", "reason": "\(refusal.message)"])
+            return Self.answer(refusal)
+        case .success(let body): checked = body
+        }
+        if !checked.removedTools.isEmpty {
+            logger.notice("model proxy removed server tools from a request",
+                          metadata: ["path": "\(pathAndQuery)", "tools": "\(checked.removedTools.joined(separator: ","))"])
+        }
+        let model = route == .messages ? checked.model : nil
         let price = model.flatMap(prices.price(for:))
         if route == .messages, price == nil { return Self.answer(ProxyRules.noPrice(for: model)) }
-        // Admission reserves the turn, so that parallel requests cannot pass the budget together.
+        let reservation = price.map { ProxyRules.reservation(maxTokens: checked.maxTokens, price: $0) } ?? 0
+        // Admission reserves the turn and the request's output cost, so that parallel requests cannot pass
+        // the budgets together; `record` settles both.
         let admitted: Result<Duration, ProxyRefusal> = sessions.withLock { sessions in
             guard var session = sessions[id] else { return .failure(ProxyRules.badToken) }
             let elapsed = ContinuousClock.now - session.opened
-            if let refusal = ProxyRules.admit(route, turnsAdmitted: session.turnsAdmitted, costUSD: session.usage.costUSD,
-                                              elapsed: elapsed, budget: session.budget) {
+            if let refusal = ProxyRules.admit(route, turnsAdmitted: session.turnsAdmitted, spentUSD: session.usage.costUSD,
+                                              reservedUSD: session.reservedUSD, elapsed: elapsed, budget: session.budget) {
                 if let budget = refusal.budget, !session.usage.refusals.contains(budget) { session.usage.refusals.append(budget) }
                 sessions[id] = session
                 return .failure(refusal)
             }
-            if route == .messages { session.turnsAdmitted += 1 }
+            if route == .messages {
+                session.turnsAdmitted += 1
+                session.reservedUSD += reservation
+            }
             sessions[id] = session
             return .success(session.budget.wallTime - elapsed)
         }
         let remaining: Duration
         switch admitted {
         case .failure(let refusal):
-            logger.notice("model proxy refused a request", metadata: ["budget": "\(refusal.budget ?? "-")", "status": "\(refusal.status)"])
+            logger.notice("model proxy refused a request", metadata: ["budget": "\(refusal.budget?.rawValue ?? "-")", "status": "\(refusal.status)"])
             return Self.answer(refusal)
         case .success(let left): remaining = left
         }
         let started = ContinuousClock.now
         let upstreamRequest = HTTP.HTTPRequest(
             .post, ProxyRules.upstreamURL(base: upstream, pathAndQuery: pathAndQuery),
-            headers: HTTPHeaders(ProxyRules.upstreamHeaders(incoming, apiKey: apiKey)), body: .data(body),
-            connectTimeout: .seconds(10), timeout: remaining)
+            headers: HTTPHeaders(ProxyRules.upstreamHeaders(incoming, apiKey: apiKey)), body: .data(checked.body),
+            connectTimeout: Self.upstreamConnectTimeout, timeout: remaining)
         let response: HTTPStreamingResponse
         do {
             response = try await http.stream(upstreamRequest)
         } catch {
-            record(id, route: route, status: 0, message: nil, price: price, started: started)
+            record(id, route: route, status: 0, message: nil, price: price, reservation: reservation, started: started)
             logger.warning("model proxy: upstream failed", metadata: ["upstream": "\(upstream)", "error": "\(error)"])
             return Self.answer(ProxyRefusal(status: 502, type: "api_error", message: "pushbox model proxy: the model API did not answer: \(error)"),
                                retryable: true)
@@ -205,24 +257,27 @@ package final class ModelProxy: Sendable {
                 }
             } catch {
                 // The client went away or the upstream broke off: what passed is still recorded.
-                record(id, route: route, status: status, message: scanner.finish(), price: price, started: started)
+                record(id, route: route, status: status, message: scanner.finish(), price: price, reservation: reservation,
+                       started: started)
                 throw error
             }
-            record(id, route: route, status: status, message: scanner.finish(), price: price, started: started)
+            record(id, route: route, status: status, message: scanner.finish(), price: price, reservation: reservation,
+                       started: started)
             try await writer.finish(nil)
         }
         return Response(status: .init(code: status), headers: fields, body: streamed)
     }
 
-    /// Books one forwarded request. A Messages answer other than 200 gives its turn back (a 429 the
-    /// client retries is not a turn); a 200 adds a turn with its usage and cost.
+    /// Books one forwarded request. Its reservation is released; a Messages answer other than 200 gives
+    /// its turn back (a 429 the client retries is not a turn); a 200 adds a turn with its usage and cost.
     private func record(_ id: String, route: ProxyRoute, status: Int, message: ScannedMessage?, price: ModelPrice?,
-                        started: ContinuousClock.Instant) {
+                        reservation: Double, started: ContinuousClock.Instant) {
         let duration = ContinuousClock.now - started
         sessions.withLock { sessions in
             guard var session = sessions[id] else { return }
             session.usage.requests += 1
             if route == .messages {
+                session.reservedUSD = max(0, session.reservedUSD - reservation)
                 if status == 200, let message {
                     let cost = price?.cost(of: message.usage) ?? 0
                     session.usage.turns.append(TurnRecord(

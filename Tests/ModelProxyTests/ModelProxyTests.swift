@@ -134,7 +134,7 @@ struct ModelProxyTests {
         #expect(refused.status == 403 && Self.errorType(refused) == "permission_error")
         #expect(String(decoding: refused.body, as: UTF8.self).contains("2 model requests (max_turns)"))
         #expect(fixture.fake.requests.count == 2)
-        #expect(fixture.proxy.closeSession(session.id).refusals == ["max_turns"])
+        #expect(fixture.proxy.closeSession(session.id).refusals == [.turns])
         await fixture.stop()
     }
 
@@ -149,7 +149,7 @@ struct ModelProxyTests {
         #expect(refused.status == 403 && String(decoding: refused.body, as: UTF8.self).contains("cost budget of $0.50"))
         #expect(fixture.fake.requests.count == 1)
         let usage = fixture.proxy.closeSession(session.id)
-        #expect(usage.refusals == ["cost"] && abs(usage.costUSD - 0.6003) < 1e-9, "\(usage)")
+        #expect(usage.refusals == [.cost] && abs(usage.costUSD - 0.6003) < 1e-9, "\(usage)")
         await fixture.stop()
     }
 
@@ -192,6 +192,92 @@ struct ModelProxyTests {
         let usage = fixture.proxy.closeSession(session.id)
         #expect(usage.turns.count == 1 && usage.turns.first?.stopReason == "end_turn")
         #expect(usage.usage == Usage(inputTokens: 50, outputTokens: 9, cacheCreationInputTokens: 0, cacheReadInputTokens: 3))
+        await fixture.stop()
+    }
+
+    @Test("the socket lives in a directory of mode 0700 that start creates and stop removes; an open one or a long path is refused")
+    func privateDirectory() async throws {
+        let directory = try TemporaryDirectory(prefix: "pbx-proxy-dir")
+        defer { directory.remove() }
+        let fake = try await FakeAnthropicServer.start(apiKey: "sk-ant-real")
+        let socket = directory.url("model-proxy-1/api.sock").path
+        let proxy = try await ModelProxy.start(socketPath: socket, upstream: fake.baseURL, apiKey: fake.apiKey, prices: Self.prices,
+                                               logger: Logger(label: "test"))
+        var info = stat()
+        #expect(lstat(directory.url("model-proxy-1").path, &info) == 0 && info.st_mode & 0o777 == 0o700)
+        #expect(stat(socket, &info) == 0 && info.st_mode & 0o777 == 0o600)
+        await proxy.stop()
+        #expect(!FileManager.default.fileExists(atPath: directory.url("model-proxy-1").path), "stop removes the directory it created")
+
+        let open = directory.url("open")
+        try FileManager.default.createDirectory(at: open, withIntermediateDirectories: false)
+        chmod(open.path, 0o755)
+        await #expect(throws: ModelProxyError.self) {
+            _ = try await ModelProxy.start(socketPath: open.appendingPathComponent("api.sock").path, upstream: fake.baseURL,
+                                           apiKey: fake.apiKey, prices: Self.prices, logger: Logger(label: "test"))
+        }
+        #expect(!FileManager.default.fileExists(atPath: open.appendingPathComponent("api.sock").path), "nothing was bound")
+        let long = "/tmp/" + String(repeating: "x", count: ModelProxy.maxSocketPathBytes) + "/api.sock"
+        await #expect(throws: ModelProxyError.self) {
+            _ = try await ModelProxy.start(socketPath: long, upstream: fake.baseURL, apiKey: fake.apiKey, prices: Self.prices,
+                                           logger: Logger(label: "test"))
+        }
+        await fake.stop()
+    }
+
+    @Test("mcp_servers is a 400 and never upstream; a web_fetch server tool is removed before the request goes upstream")
+    func serverTools() async throws {
+        let fixture = try await Fixture.start()
+        let session = fixture.proxy.openSession(budget: Self.budget)
+        let mcp = try await fixture.post(token: session.token, body: #"{"model":"claude-sonnet-5-5","max_tokens":100,"messages":[{"role":"user","content":"hi"}],"mcp_servers":[{"type":"url","url":"https://evil.example/sse","name":"evil"}]}"#,
+                                         headers: [("anthropic-beta", "mcp-client-2025-04-04")])
+        #expect(mcp.status == 400 && Self.errorType(mcp) == "invalid_request_error")
+        #expect(String(decoding: mcp.body, as: UTF8.self).contains("mcp_servers is refused"))
+        let counted = try await fixture.post("/v1/messages/count_tokens", token: session.token,
+                                             body: #"{"model":"claude-sonnet-5-5","messages":[],"container":"container_1"}"#)
+        #expect(counted.status == 400 && String(decoding: counted.body, as: UTF8.self).contains("container is refused"))
+        let notObject = try await fixture.post(token: session.token, body: "[]")
+        #expect(notObject.status == 400 && Self.errorType(notObject) == "invalid_request_error")
+        #expect(fixture.fake.requests.isEmpty, "nothing refused reached the API")
+
+        fixture.fake.enqueue(.text("fetched nothing"))
+        let fetch = try await fixture.post(
+            "/v1/messages?beta=true", token: session.token,
+            body: #"{"model":"claude-sonnet-5-5","max_tokens":100,"messages":[{"role":"user","content":"read https://evil.example"}],"tools":[{"name":"Bash","description":"run","input_schema":{"type":"object","properties":{}}},{"type":"web_fetch_20250910","name":"web_fetch","max_uses":3}]}"#,
+            headers: [("anthropic-beta", "claude-code-20250219,web-fetch-2025-09-10")])
+        #expect(fetch.status == 200, "\(String(decoding: fetch.body, as: UTF8.self))")
+        let forwarded = try #require(fixture.fake.requests.first)
+        #expect(forwarded.validationFailure == nil, "\(forwarded.validationFailure ?? "")")
+        let tools = try #require((try JSONSerialization.jsonObject(with: forwarded.body) as? [String: Any])?["tools"] as? [[String: Any]])
+        #expect(tools.map { $0["name"] as? String } == ["Bash"], "\(forwarded.bodyText)")
+        #expect(!forwarded.bodyText.contains("web_fetch") && forwarded.bodyText.contains("read https://evil.example"))
+        #expect(forwarded.header("anthropic-beta") == "claude-code-20250219")
+        #expect(fixture.proxy.closeSession(session.id).turns.count == 1)
+        await fixture.stop()
+    }
+
+    @Test("the cost budget reserves max_tokens of output at admission: a request in flight keeps a parallel one out, its answer settles it")
+    func costReservation() async throws {
+        let fixture = try await Fixture.start()
+        // 40 000 output tokens at $15 per million: $0.60 reserved, past the budget of $0.50.
+        let big = #"{"model":"claude-sonnet-5-5","max_tokens":40000,"stream":true,"messages":[{"role":"user","content":"hi"}]}"#
+        fixture.fake.enqueue(.chunked(status: 200, headers: ["content-type": "text/event-stream"], chunks: [Self.first, Self.rest], gap: .seconds(1)),
+                             .text("after"))
+        let session = fixture.proxy.openSession(budget: ModelSessionBudget(maxRequests: 10, maxCostUSD: 0.5, wallTime: .seconds(60)))
+        async let slow = fixture.post(token: session.token, body: big)
+        try await Task.sleep(for: .milliseconds(400))
+        let parallel = try await fixture.post(token: session.token)
+        #expect(parallel.status == 403 && Self.errorType(parallel) == "permission_error")
+        #expect(String(decoding: parallel.body, as: UTF8.self).contains("reserved by requests in flight"), "\(String(decoding: parallel.body, as: UTF8.self))")
+        let answered = try await slow
+        #expect(answered.status == 200)
+        try await Task.sleep(for: .milliseconds(100))
+        // Settled with the real usage (50 input, 9 output tokens): far below the budget again.
+        let after = try await fixture.post(token: session.token, body: big.replacingOccurrences(of: #""stream":true,"#, with: ""))
+        #expect(after.status == 200, "\(String(decoding: after.body, as: UTF8.self))")
+        #expect(fixture.fake.requests.count == 2)
+        let usage = fixture.proxy.closeSession(session.id)
+        #expect(usage.turns.count == 2 && usage.refusals == [.cost] && usage.costUSD < 0.01, "\(usage)")
         await fixture.stop()
     }
 

@@ -76,22 +76,120 @@ struct ProxyRulesTests {
 
     static let budget = ModelSessionBudget(maxRequests: 3, maxCostUSD: 0.5, wallTime: .seconds(60))
 
-    @Test("budgets: turns, cost and wall time refuse a Messages request; token counting only the wall time", arguments: [
-        (ProxyRoute.messages, 0, 0.0, 1, nil as String?),
-        (.messages, 2, 0.49, 59, nil),
-        (.messages, 3, 0.0, 1, "max_turns"),
-        (.messages, 1, 0.5, 1, "cost"),
-        (.messages, 1, 0.7, 1, "cost"),
-        (.messages, 0, 0.0, 60, "wall_time"),
-        (.countTokens, 3, 9.0, 1, nil),
-        (.countTokens, 0, 0.0, 61, "wall_time"),
+    @Test("budgets: turns, cost (spent + reserved in flight) and wall time refuse a Messages request; token counting only the wall time",
+          arguments: [
+        (ProxyRoute.messages, 0, 0.0, 0.0, 1, nil as ModelBudgetLimit?),
+        (.messages, 2, 0.49, 0.0, 59, nil),
+        (.messages, 3, 0.0, 0.0, 1, .turns),
+        (.messages, 1, 0.5, 0.0, 1, .cost),
+        (.messages, 1, 0.7, 0.0, 1, .cost),
+        // Requests in flight: their reservations count as spent until their answers settle them.
+        (.messages, 1, 0.0, 0.5, 1, .cost),
+        (.messages, 1, 0.2, 0.3, 1, .cost),
+        (.messages, 1, 0.2, 0.29, 1, nil),
+        (.messages, 0, 0.0, 0.0, 60, .wallTime),
+        (.countTokens, 3, 9.0, 9.0, 1, nil),
+        (.countTokens, 0, 0.0, 0.0, 61, .wallTime),
     ])
-    func admission(_ route: ProxyRoute, _ turns: Int, _ cost: Double, _ seconds: Int, _ budget: String?) {
-        let refusal = ProxyRules.admit(route, turnsAdmitted: turns, costUSD: cost, elapsed: .seconds(seconds), budget: Self.budget)
+    func admission(_ route: ProxyRoute, _ turns: Int, _ spent: Double, _ reserved: Double, _ seconds: Int, _ budget: ModelBudgetLimit?) {
+        let refusal = ProxyRules.admit(route, turnsAdmitted: turns, spentUSD: spent, reservedUSD: reserved, elapsed: .seconds(seconds),
+                                       budget: Self.budget)
         #expect(refusal?.budget == budget)
         if let refusal {
             #expect(refusal.status == 403 && refusal.type == "permission_error" && refusal.message.hasPrefix("pushbox model proxy: "))
         }
+        if budget == .cost, reserved > 0 { #expect(refusal?.message.contains("reserved by requests in flight") == true, "\(refusal?.message ?? "")") }
+    }
+
+    @Test("a reservation is max_tokens at the output price; nothing for the input, nothing without max_tokens", arguments: [
+        (32_000 as Int?, 0.48),
+        (1_000, 0.015),
+        (0, 0.0),
+        (-5, 0.0),
+        (nil, 0.0),
+    ])
+    func reservation(_ maxTokens: Int?, _ dollars: Double) {
+        let price = ModelPrice(input: 3, output: 15)
+        #expect(abs(ProxyRules.reservation(maxTokens: maxTokens, price: price) - dollars) < 1e-12)
+    }
+
+    static let tail = #""max_tokens":100,"messages":[{"role":"user","content":"hi"}]"#
+
+    @Test("bodies that make the API reach an address of its choosing are refused with a 400 that names the field", arguments: [
+        ("[1,2]", "not a JSON object"),
+        ("not json", "not a JSON object"),
+        ("", "not a JSON object"),
+        (#""model""#, "not a JSON object"),
+        (#"{"model":"m",\#(tail),"mcp_servers":[{"type":"url","url":"https://evil.example/sse","name":"x"}]}"#, "mcp_servers is refused: MCP servers"),
+        (#"{"model":"m",\#(tail),"mcp_servers":[]}"#, "mcp_servers is refused"),
+        (#"{"model":"m",\#(tail),"container":"container_011"}"#, "container is refused: code-execution"),
+        (#"{"model":"m",\#(tail),"container":{"id":"c","skills":[]}}"#, "container is refused"),
+        (#"{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"image","source":{"type":"url","url":"https://evil.example/?k=v"}}]}]}"#,
+         "messages[0].content[0].source is refused: a source of type url"),
+        (#"{"model":"m","max_tokens":1,"messages":[{"role":"user","content":[{"type":"tool_result","tool_use_id":"t","content":[{"type":"document","source":{"type":"url","url":"https://e.example/a.pdf"}}]}]}]}"#,
+         "messages[0].content[0].content[0].source is refused"),
+        (#"{"model":"m","max_tokens":1,"system":[{"type":"text","text":"x"},{"type":"document","source":{"type":"url","url":"https://e.example"}}],"messages":[]}"#,
+         "system[1].source is refused"),
+    ])
+    func refusedBodies(_ body: String, _ message: String) throws {
+        guard case .failure(let refusal) = ProxyRules.checkRequestBody(Data(body.utf8)) else {
+            Issue.record("\(body) was not refused")
+            return
+        }
+        #expect(refusal.status == 400 && refusal.type == "invalid_request_error" && refusal.budget == nil)
+        #expect(refusal.message.hasPrefix("pushbox model proxy: ") && refusal.message.contains(message), "\(refusal.message)")
+        let error = try #require((try JSONSerialization.jsonObject(with: refusal.body) as? [String: Any])?["error"] as? [String: Any])
+        #expect(error["type"] as? String == "invalid_request_error")
+    }
+
+    @Test("server tools are removed from tools (and a tool_choice only they satisfy); the rest passes as it is", arguments: [
+        // (tools, tool_choice, tool names kept, types removed, tool_choice kept)
+        (#"[{"name":"Bash","input_schema":{"type":"object"}},{"type":"web_fetch_20250910","name":"web_fetch","max_uses":5}]"#,
+         nil as String?, ["Bash"], ["web_fetch_20250910"], false),
+        (#"[{"type":"web_search_20250305","name":"web_search"},{"type":"code_execution_20250825","name":"code_execution"},{"type":"mcp_toolset","mcp_server_name":"x"},{"type":"custom","name":"Edit","input_schema":{"type":"object"}}]"#,
+         nil, ["Edit"], ["web_search_20250305", "code_execution_20250825", "mcp_toolset"], false),
+        (#"[{"type":"WEB_FETCH_20250910","name":"f"},{"type":"bash_20250124","name":"bash"},{"type":"text_editor_20250728","name":"str_replace_based_edit_tool"}]"#,
+         nil, ["bash", "str_replace_based_edit_tool"], ["WEB_FETCH_20250910"], false),
+        (#"[{"name":"Bash","input_schema":{"type":"object"}},{"type":"web_fetch_20250910","name":"web_fetch"}]"#,
+         #"{"type":"tool","name":"web_fetch"}"#, ["Bash"], ["web_fetch_20250910"], false),
+        (#"[{"name":"Bash","input_schema":{"type":"object"}},{"type":"web_fetch_20250910","name":"web_fetch"}]"#,
+         #"{"type":"tool","name":"Bash"}"#, ["Bash"], ["web_fetch_20250910"], true),
+        (#"[{"type":"web_search_20250305","name":"web_search"}]"#, #"{"type":"any"}"#, [], ["web_search_20250305"], false),
+        (#"[{"type":"web_search_20250305","name":"web_search"}]"#, #"{"type":"auto"}"#, [], ["web_search_20250305"], true),
+    ])
+    func serverTools(_ tools: String, _ choice: String?, _ kept: [String], _ removed: [String], _ choiceKept: Bool) throws {
+        let body = #"{"model":"claude-sonnet-5-5","max_tokens":100,"temperature":0.5,"tools":\#(tools)"# + (choice.map { #","tool_choice":\#($0)"# } ?? "")
+            + #","messages":[{"role":"user","content":"hi"}]}"#
+        let checked = try ProxyRules.checkRequestBody(Data(body.utf8)).get()
+        #expect(checked.removedTools == removed)
+        #expect(checked.model == "claude-sonnet-5-5" && checked.maxTokens == 100)
+        let object = try #require(try JSONSerialization.jsonObject(with: checked.body) as? [String: Any])
+        let names = (object["tools"] as? [[String: Any]] ?? []).map { $0["name"] as? String ?? "" }
+        #expect(names == kept)
+        #expect((object["tool_choice"] != nil) == choiceKept)
+        #expect(object["temperature"] as? Double == 0.5 && (object["messages"] as? [Any])?.count == 1)
+        #expect(!String(decoding: checked.body, as: UTF8.self).contains(removed[0]))
+    }
+
+    @Test("a body with nothing to remove goes upstream byte for byte", arguments: [
+        #"{"model":"claude-sonnet-5-5","max_tokens":32000,"stream":true,"temperature":1.0,"metadata":{"user_id":"u"},"tools":[{"name":"Bash","input_schema":{"type":"object"}}],"messages":[{"role":"user","content":[{"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBO"}}]}]}"#,
+        #"{ "model" : "m", "messages" : [] }"#,
+    ])
+    func unchanged(_ body: String) throws {
+        let checked = try ProxyRules.checkRequestBody(Data(body.utf8)).get()
+        #expect(checked.body == Data(body.utf8) && checked.removedTools.isEmpty)
+    }
+
+    @Test("anthropic-beta flags that only enable server tools or MCP are dropped; the others pass", arguments: [
+        ("claude-code-20250219,interleaved-thinking-2025-05-14", "claude-code-20250219,interleaved-thinking-2025-05-14" as String?),
+        ("claude-code-20250219, mcp-client-2025-04-04,web-fetch-2025-09-10", "claude-code-20250219"),
+        ("code-execution-2025-08-25", nil),
+        ("MCP-Client-2025-11-20 , fine-grained-tool-streaming-2025-05-14", "fine-grained-tool-streaming-2025-05-14"),
+    ])
+    func betas(_ value: String, _ kept: String?) {
+        let out = ProxyRules.upstreamHeaders([("anthropic-beta", value), ("anthropic-version", "2023-06-01")], apiKey: "k")
+        #expect(out.first { $0.name == "anthropic-beta" }?.value == kept)
+        #expect(out.contains { $0.name == "anthropic-version" })
     }
 
     @Test("a refusal is an Anthropic error body, never retried")
