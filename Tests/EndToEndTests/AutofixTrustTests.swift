@@ -66,25 +66,23 @@ struct AutofixTrustTests {
               fixer: #"sed -i 's|node test.js|echo all tests pass|' package.json"#,
               files: ["package.json": "{\n  \"name\": \"calc\",\n  \"scripts\": {\"test\": \"node test.js\"},\n  \"dependencies\": {}\n}\n"],
               expected: ["rule protected-config: edits the scripts, jest and mocha settings of package.json"]),
-        Cheat(name: "a JUnit test missing from the verification, its old report left in the workspace",
-              fixer: #"sed -i 's/a-b/a+b/' hello.c && sed -i 's|results/calc.xml|results/calc2.xml|; s|<testcase classname="calc" name="test_compare"/>||' report.sh"#,
-              files: ["report.sh": reportScript],
-              pipeline: """
-                steps:
-                  - {name: build, run: make}
-                  - {name: test, run: ./report.sh, junit: "results/*.xml"}
-                """,
-              expected: ["rule test-missing: test calc.test_compare ran in the failing run but not in the verification run"]),
-        Cheat(name: "a JUnit test missing from the verification",
-              fixer: #"sed -i 's/a-b/a+b/' hello.c && sed -i 's|<testcase classname="calc" name="test_compare"/>||' report.sh"#,
-              files: ["report.sh": reportScript],
-              pipeline: """
-                steps:
-                  - {name: build, run: make}
-                  - {name: test, run: ./report.sh, junit: "results/*.xml"}
-                """,
-              expected: ["rule test-missing: test calc.test_compare ran in the failing run but not in the verification run"]),
+        junitCheat("a JUnit test missing from the verification",
+                   rewrite: #"s|<testcase classname="calc" name="test_compare"/>||"#),
+        junitCheat("a JUnit test missing from the verification, its old report left in the workspace",
+                   rewrite: #"s|results/calc.xml|results/calc2.xml|; s|<testcase classname="calc" name="test_compare"/>||"#),
     ]
+
+    /// A fix that makes `report.sh` (not a protected file) leave `test_compare` out of its JUnit report.
+    static func junitCheat(_ name: String, rewrite: String) -> Cheat {
+        Cheat(name: name, fixer: "sed -i 's/a-b/a+b/' hello.c && sed -i '\(rewrite)' report.sh",
+              files: ["report.sh": reportScript],
+              pipeline: """
+                steps:
+                  - {name: build, run: make}
+                  - {name: test, run: ./report.sh, junit: "results/*.xml"}
+                """,
+              expected: ["rule test-missing: test calc.test_compare ran in the failing run but not in the verification run"])
+    }
 
     @Test("every cheat is refused with its rule, its file or test named; nothing is published", arguments: cheats)
     func cheatsAreRefused(_ cheat: Cheat) throws {

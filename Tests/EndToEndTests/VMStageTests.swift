@@ -156,8 +156,8 @@ struct VMStageTests {
         #expect(try String(contentsOf: vmDir.appendingPathComponent("console.log"), encoding: .utf8).contains("boot timeout"))
     }
 
-    @Test("cancel during the VM stage kills QEMU and removes the overlay")
-    func cancelInGuest() throws {
+    /// A daemon and a pushed run whose guest job has started and sleeps: returned once its output is there.
+    static func longGuestJob() throws -> (DaemonFixture, GitFixture, String, Int64) {
         let pushbox = try Self.daemon()
         try pushbox.startDaemon()
         let repo = try pushbox.makeRepo()
@@ -167,7 +167,7 @@ struct VMStageTests {
             vms:
               - {profile: linux-x86_64, run: "echo guest-$((40+2))-started; sleep 600"}
             """)
-        try repo.commit("long guest job")
+        let sha = try repo.commit("long guest job")
         let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
         let started = ContinuousClock.now
         // The job's output, not the command line the log starts with.
@@ -176,6 +176,12 @@ struct VMStageTests {
         }
         #expect(pushbox.log(run: id, step: "vm-linux-x86_64").contains("guest-42-started"))
         #expect(QEMUProcesses.named(suffix: "-\(id)-linux-x86_64").count == 1)
+        return (pushbox, repo, sha, id)
+    }
+
+    @Test("cancel during the VM stage kills QEMU and removes the overlay")
+    func cancelInGuest() throws {
+        let (pushbox, _, _, id) = try Self.longGuestJob()
         let overlay = pushbox.home.appendingPathComponent("runs/\(id)/vms/linux-x86_64/work/root.qcow2")
         #expect(FileManager.default.fileExists(atPath: overlay.path))
         let cancel = try pushbox.pushbox(["cancel", String(id)])
@@ -189,22 +195,7 @@ struct VMStageTests {
 
     @Test("a newer push of the branch supersedes a run in its VM stage: QEMU killed, the note says superseded by run N")
     func supersededInGuest() throws {
-        let pushbox = try Self.daemon()
-        try pushbox.startDaemon()
-        let repo = try pushbox.makeRepo()
-        try repo.write(".pushbox.yml", """
-            steps:
-              - {name: ok, run: "true"}
-            vms:
-              - {profile: linux-x86_64, run: "echo guest-$((40+2))-started; sleep 600"}
-            """)
-        let sha = try repo.commit("long guest job")
-        let id = try #require(DaemonFixture.queuedRunIDs(in: try repo.push().output).first)
-        let started = ContinuousClock.now
-        while !pushbox.log(run: id, step: "vm-linux-x86_64").contains("guest-42-started"), ContinuousClock.now - started < .seconds(240) {
-            Thread.sleep(forTimeInterval: 0.2)
-        }
-        #expect(QEMUProcesses.named(suffix: "-\(id)-linux-x86_64").count == 1)
+        let (pushbox, repo, sha, id) = try Self.longGuestJob()
         try repo.write(".pushbox.yml", "steps:\n  - {name: ok, run: \"true\"}\n")
         try repo.commit("no guest any more")
         let push = try repo.push()
