@@ -26,12 +26,20 @@ package struct TestCounts: Sendable, Equatable, Codable {
     }
 }
 
-/// Reads test counts for one finished step. JUnit files win; the log's summary lines are the fallback.
+/// Reads the test results of one finished step, each JUnit file once. JUnit files win for the counts; the
+/// log's summary lines are the fallback.
 package protocol TestResultReader: Sendable {
     /// `log` is the step's log file; `junitFiles` the files its `junit:` glob matched inside the workspace.
-    func testCounts(log: URL, junitFiles: [URL]) -> TestCounts?
-    /// The test cases the JUnit files name, in file order (unreadable files left out); empty without JUnit.
-    func testCases(junitFiles: [URL]) -> [TestCase]
+    /// `cases`: the test cases the JUnit files name, in file order (unreadable files left out), empty
+    /// without JUnit.
+    func testResults(log: URL, junitFiles: [URL]) -> (counts: TestCounts?, cases: [TestCase])
+}
+
+extension TestResultReader {
+    /// The counts alone.
+    package func testCounts(log: URL, junitFiles: [URL]) -> TestCounts? {
+        testResults(log: log, junitFiles: junitFiles).counts
+    }
 }
 
 /// One test case as a JUnit report names it (`classname.name`, or `name` alone), and how it ended.

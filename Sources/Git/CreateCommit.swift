@@ -23,12 +23,22 @@ extension Repository {
         let parentTree = try Owned<GitTree>.make("git_commit_tree") { git_commit_tree(&$0, parentCommit.pointer) }
         let rootFD = try POSIX.openDirectory(directory.path)
         defer { close(rootFD) }
-        guard var treeID = try TreeWriter(repository: self).writeTree(fd: rootFD, path: "", depth: 0, previous: parentTree)
+        guard let treeID = try TreeWriter(repository: self).writeTree(fd: rootFD, path: "", depth: 0, previous: parentTree)
         else {
             // writeTree returns nil only for empty subdirectories (depth > 0); the root tree is always written.
             preconditionFailure("the root tree was not written")
         }
-        let tree = try Owned<GitTree>.make("git_tree_lookup") { git_tree_lookup(&$0, pointer, &treeID) }
+        return try createCommit(parent: parent, tree: ObjectID(treeID), message: message, author: author, committer: committer)
+    }
+
+    /// A commit of the existing tree `tree` on top of `parent` (e.g. a tree an earlier commit already has);
+    /// returns the commit. No reference moves. A final newline is added to `message` when it lacks one.
+    package func createCommit(
+        parent: ObjectID, tree treeID: ObjectID, message: String, author: Signature, committer: Signature
+    ) throws -> ObjectID {
+        let parentCommit = try lookupCommit(parent)
+        var oid = treeID.oid
+        let tree = try Owned<GitTree>.make("git_tree_lookup") { git_tree_lookup(&$0, pointer, &oid) }
         let authorSignature = try makeSignature(author)
         let committerSignature = try makeSignature(committer)
         let body = message.hasSuffix("\n") ? message : message + "\n"

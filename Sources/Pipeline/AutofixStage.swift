@@ -240,7 +240,7 @@ extension RunDriver {
             }
             let reason = Self.oneLine(setup.masker.mask(reason))
             return result.attempts == 0 ? "skipped: \(reason)" : "gave up after \(attemptsText): \(reason)"
-        case .fixed(let workspace, let changes, let explanation, let model, let verification):
+        case .fixed(_, _, let explanation, let model, let verification):
             // Every check passed: the whole pipeline in a fresh container and every `vms:` guest on this very
             // tree (`verify`). Only now does anything reach the repository, unless the run was cancelled
             // meanwhile (by a user, a superseding push, a shutdown): then nothing is published.
@@ -248,16 +248,13 @@ extension RunDriver {
             let name = "autofix/\(branch)/\(run.sha.prefix(8))"
             let message = Self.commitMessage(run: run, failure: "\(failure.place) failed (\(failure.how))",
                                              explanation: setup.masker.mask(explanation), model: model, attempts: result.attempts)
-            let applied = attempts.appendingPathComponent("commit")
-            try? FileManager.default.removeItem(at: applied)
-            _ = try repo.export(sha, to: applied)
-            try FileChange.apply(changes, from: workspace, to: applied)
+            // The commit gets exactly the tree that was verified (`verify` wrote it), not a rebuilt one.
+            guard let tree = verification.verifiedTree.flatMap({ ObjectID(hex: $0) }) else {
+                throw RunAbort(state: .error, message: "the passing verification named no tree; nothing was published")
+            }
             var signature = Signature(name: config.authorName, email: config.authorEmail)
             signature.date = Date()
-            let commit = try repo.createCommit(parent: sha, treeFrom: applied, message: message, author: signature, committer: signature)
-            guard try repo.commit(commit).tree.hex == verification.verifiedTree else {
-                throw RunAbort(state: .error, message: "the fix's tree is not the tree that was verified; nothing was published")
-            }
+            let commit = try repo.createCommit(parent: sha, tree: tree, message: message, author: signature, committer: signature)
             let refName = "refs/heads/\(name)"
             if let existing = try? repo.resolve(refName), let info = try? repo.commit(existing),
                let earlierRun = Self.trailer("Pushbox-Run", in: info.message).flatMap(Int64.init), earlierRun > run.id {

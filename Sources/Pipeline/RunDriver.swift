@@ -535,12 +535,13 @@ package struct RunDriver: Sendable {
                     throw RunAbort(state: .error, message: "cannot write the log of step \(step.name): \(writeError) (is the disk of the runner home full? the log was cut to free space)")
                 }
                 let junit = step.junit.map { JUnitFiles.find($0, in: workspace, mounts: setup.runSpec.mounts) } ?? []
-                if let counts = environment.testReader.testCounts(log: logURL, junitFiles: junit) {
+                let tests = environment.testReader.testResults(log: logURL, junitFiles: junit)
+                if let counts = tests.counts {
                     results[index].testsPassed = counts.passed
                     results[index].testsFailed = counts.failed
                     results[index].testsSkipped = counts.skipped
                 }
-                outcome.cases += environment.testReader.testCases(junitFiles: junit)
+                outcome.cases += tests.cases
                 try await record(results[index], true)
                 if !status.succeeded {
                     for later in results.indices where later > index {

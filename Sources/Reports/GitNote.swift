@@ -100,21 +100,17 @@ package actor GitNoteReporter: RunReporter {
 package struct TestCountReader: TestResultReader {
     package init() {}
 
-    package func testCounts(log: URL, junitFiles: [URL]) -> TestCounts? {
+    package func testResults(log: URL, junitFiles: [URL]) -> (counts: TestCounts?, cases: [TestCase]) {
         if !junitFiles.isEmpty {
-            let (counts, errors) = JUnitParser.parseFiles(junitFiles)
-            if errors.count < junitFiles.count { return counts }
+            let report = JUnitParser.parseFiles(junitFiles)
+            if report.errors.count < junitFiles.count { return (report.counts, report.cases) }
         }
-        guard let handle = try? FileHandle(forReadingFrom: log) else { return nil }
+        guard let handle = try? FileHandle(forReadingFrom: log) else { return (nil, []) }
         defer { try? handle.close() }
         let size = (try? handle.seekToEnd()) ?? 0
         let tailSize: UInt64 = 64 << 10
         try? handle.seek(toOffset: size > tailSize ? size - tailSize : 0)
-        guard let tail = try? handle.readToEnd() else { return nil }
-        return TestSummaryParser.parse(tail)
-    }
-
-    package func testCases(junitFiles: [URL]) -> [TestCase] {
-        JUnitParser.cases(junitFiles)
+        guard let tail = try? handle.readToEnd() else { return (nil, []) }
+        return (TestSummaryParser.parse(tail), [])
     }
 }

@@ -92,24 +92,22 @@ package enum JUnitParser {
         return (counter.result, counter.cases)
     }
 
-    /// The test cases of each readable file, in order; unreadable or malformed files are left out.
-    package static func cases(_ urls: [URL]) -> [TestCase] {
-        urls.flatMap { url in (try? parseReport(read(url)).cases) ?? [] }
-    }
-
-    /// Reads and counts each file; a file that cannot be read or parsed is left out of the sum and
-    /// reported as `<path>: <reason>`.
-    package static func parseFiles(_ urls: [URL]) -> (counts: TestCounts, errors: [String]) {
+    /// Reads each file once: the sum of the counts and the test cases in file order; a file that cannot be
+    /// read or parsed is left out of both and reported as `<path>: <reason>`.
+    package static func parseFiles(_ urls: [URL]) -> (counts: TestCounts, cases: [TestCase], errors: [String]) {
         var counts = TestCounts()
+        var cases: [TestCase] = []
         var errors: [String] = []
         for url in urls {
             do {
-                counts = counts + (try parse(read(url)))
+                let report = try parseReport(read(url))
+                counts = counts + report.counts
+                cases += report.cases
             } catch {
                 errors.append("\(url.path): \(error)")
             }
         }
-        return (counts, errors)
+        return (counts, cases, errors)
     }
 
     /// Reads at most one byte more than the limit, so a huge file is refused without loading it.

@@ -250,7 +250,7 @@ private let billionLaughs = """
         try handle.truncate(atOffset: 100 * 1024 * 1024)
         try handle.close()
 
-        let (counts, errors) = JUnitParser.parseFiles([pytest, laughs, mocha, missing, huge])
+        let (counts, _, errors) = JUnitParser.parseFiles([pytest, laughs, mocha, missing, huge])
 
         #expect(counts == TestCounts(passed: 6, failed: 2, skipped: 4))
         #expect(errors.count == 3)
@@ -260,7 +260,7 @@ private let billionLaughs = """
     }
 
     @Test func parseFilesWithNothing() {
-        let (counts, errors) = JUnitParser.parseFiles([])
+        let (counts, _, errors) = JUnitParser.parseFiles([])
         #expect(counts == TestCounts())
         #expect(errors.isEmpty)
     }

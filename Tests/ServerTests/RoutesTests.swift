@@ -14,8 +14,7 @@ import TestSupport
 @Suite("HTTP routes")
 struct RoutesTests {
     struct NoCounts: TestResultReader {
-        func testCounts(log: URL, junitFiles: [URL]) -> TestCounts? { nil }
-        func testCases(junitFiles: [URL]) -> [TestCase] { [] }
+        func testResults(log: URL, junitFiles: [URL]) -> (counts: TestCounts?, cases: [TestCase]) { (nil, []) }
     }
 
     final class World: @unchecked Sendable {
