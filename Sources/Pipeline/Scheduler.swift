@@ -242,9 +242,16 @@ package actor Scheduler {
         if source == "hook" || pushedAt != nil, let latest = try store.latestRun(repoID: repo.id, ref: update.ref),
            latest.sha == update.newSHA, latest.source == "scan" {
             try store.recordPush(repo: repo, update: update, source: source)
-            result.status = .skipped
             result.runID = latest.id
             result.message = "already has run \(latest.id) (found by the scan)"
+            if source == "hook" {
+                // The pusher sees the run their push has, whichever of the two saw it first.
+                result.status = .queued
+                result.url = "\(environment.config.url)/runs/\(latest.id)"
+                result.autofix = autofixHint(repo: repo, ref: update.ref)
+            } else {
+                result.status = .skipped
+            }
             return result
         }
         if let pushedAt {

@@ -174,6 +174,27 @@ struct RoutesTests {
         #expect(world.executor.undestroyed == 0)
     }
 
+    @Test("the scan saw the push before its hook: the hook is told the run's number, not skipped, and nothing runs twice")
+    func theScanFirstThenTheHook() async throws {
+        let world = try await World()
+        defer { world.directory.remove() }
+        let sha = try world.pushPipeline("steps:\n  - {name: hello, run: \"echo hello\"}\n")
+        await world.context.scheduler.reconcile()
+        #expect(try world.context.store.runs(limit: 10).map(\.source) == ["scan"])
+        try await world.app(trusted: true).test(.router) { client in
+            try await client.execute(uri: "/api/v1/hooks/post-receive", method: .post,
+                                     body: body([(RefUpdate.zeroSHA, sha, "refs/heads/main")], repo: world.repo.bare.path)) { response in
+                #expect(response.status == .ok)
+                let results = try APIJSON.decoder().decode(PostReceiveResponse.self, from: Data(String(buffer: response.body).utf8)).results
+                #expect(results.map(\.line) == ["pushbox: run 1 queued for main (\(sha.prefix(7))) http://127.0.0.1:7070/runs/1"])
+            }
+            try await client.execute(uri: "/api/v1/runs/1/log?follow=1", method: .get) { response in
+                #expect(String(buffer: response.body).contains("==> run 1: passed"))
+            }
+        }
+        #expect(try world.context.store.runs(limit: 10).map(\.id) == [1], "one run for one push")
+    }
+
     @Test("attempts and VM entries: the attempts endpoint, the run page, a VM entry's log")
     func attemptsAndVMs() async throws {
         let world = try await World()
