@@ -16,7 +16,7 @@ struct ArtifactsCommand: AsyncParsableCommand {
         try await guarded {
             let home = options.runnerHome
             let store = try Runtime.openStore(home)
-            guard let run = try store.run(id: runID) else { throw UserError("no run \(runID)") }
+            guard let run = try store.records.run(id: runID) else { throw UserError("no run \(runID)") }
             if json, out == nil { return printOut(try Output.json(["artifacts": run.artifacts])) }
             guard !run.artifacts.isEmpty else {
                 let config = run.state.isFinished ? "" : " yet (the run is \(run.state.rawValue))"

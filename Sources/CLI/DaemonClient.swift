@@ -59,9 +59,9 @@ struct DaemonClient {
         for try await chunk in response.body { sink(chunk) }
     }
 
-    /// CURLE_COULDNT_CONNECT (7): no socket file, or nobody accepting on it.
+    /// Could not connect (no socket file, or nobody accepting on it): the daemon is not running.
     static func classify(_ error: HTTPClientError) -> Failure {
-        error.code == 7 ? .unreachable(error.message) : .noAnswer("\(error)")
+        error.isConnectFailure ? .unreachable(error.message) : .noAnswer("\(error)")
     }
 
     /// Whether a daemon answers on the socket.

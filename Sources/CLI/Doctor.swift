@@ -75,11 +75,11 @@ struct Doctor: AsyncParsableCommand {
             } catch {
                 line(false, "vm profiles", "\(error)")
             }
-            if ["claude-code", "command"].contains(config.autofix.backend) {
+            if config.autofix.backend.usesModelProxy {
                 let missing = LoopbackForwarder.missingRequirements()
                 line(missing.isEmpty, "model proxy route", missing.isEmpty
-                     ? "nsenter, socat, root: \(config.autofix.backend) containers reach only the model proxy"
-                     : "missing \(missing.joined(separator: ", ")) (scripts/setup): \(config.autofix.backend) attempts with a key fail")
+                     ? "nsenter, socat, root: \(config.autofix.backend.rawValue) containers reach only the model proxy"
+                     : "missing \(missing.joined(separator: ", ")) (scripts/setup): \(config.autofix.backend.rawValue) attempts with a key fail")
             }
             let keyName = config.autofix.apiKeyEnv
             line(nil, keyName, ProcessInfo.processInfo.environment[keyName].map { _ in "set (value not shown)" } ?? "not set (autofix with the anthropic backend is skipped)")

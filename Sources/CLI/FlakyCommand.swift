@@ -21,7 +21,7 @@ struct FlakyCommand: AsyncParsableCommand {
         try await guarded {
             let store = try Runtime.openStore(options.runnerHome)
             let repoID = try repo.map { try Runtime.registeredRepo(named: $0, in: store).id }
-            let tests = try store.flakyTests(repoID: repoID)
+            let tests = try store.records.flakyTests(repoID: repoID)
             if json { return printOut(try Output.json(Listing(flaky: tests))) }
             if tests.isEmpty { return printOut(repo.map { "no flaky tests recorded for \($0)" } ?? "no flaky tests recorded") }
             printOut(Output.table([["REPO", "TEST", "TIMES", "LAST RUN", "LAST SEEN"]] + tests.map { test in

@@ -35,7 +35,7 @@ struct RepoCommand: AsyncParsableCommand {
         func run() async throws {
             try await guarded {
                 let store = try Runtime.openStore(options.runnerHome)
-                let repos = try store.repos()
+                let repos = try store.repositories.repos()
                 if json { return printOut(try Output.json(["repos": repos])) }
                 if repos.isEmpty { return printOut("no repositories registered (pushbox repo add PATH)") }
                 for repo in repos { printOut("\(repo.name)\t\(repo.path)") }
@@ -52,7 +52,7 @@ struct RepoCommand: AsyncParsableCommand {
             try await guarded {
                 let store = try Runtime.openStore(options.runnerHome)
                 let repo = try Runtime.registeredRepo(named: name, in: store)
-                try store.removeRepo(named: name)
+                try store.repositories.removeRepo(named: name)
                 HookInstaller.uninstall(repoPath: repo.path)
                 printOut("removed \(name); its runs are gone from the store, its notes stay in the repository")
             }
@@ -68,7 +68,7 @@ struct RepoCommand: AsyncParsableCommand {
         func run() async throws {
             try await guarded {
                 let store = try Runtime.openStore(options.runnerHome)
-                printOut(try store.hookToken(repoID: try Runtime.registeredRepo(named: name, in: store).id))
+                printOut(try store.repositories.hookToken(repoID: try Runtime.registeredRepo(named: name, in: store).id))
             }
         }
     }
@@ -86,7 +86,7 @@ struct RepoCommand: AsyncParsableCommand {
         guard git.isBare else { throw UserError("\(path) is not a bare repository (pushbox watches the repositories people push to)") }
         let store = try Runtime.openStore(home)
         let repo: Repo
-        if let existing = try store.repo(path: url.path) {
+        if let existing = try store.repositories.repo(path: url.path) {
             repo = existing
         } else {
             let chosen = name ?? url.deletingPathExtension().lastPathComponent
@@ -94,13 +94,13 @@ struct RepoCommand: AsyncParsableCommand {
                 throw UserError("\"\(chosen)\" cannot be a repository name; choose one with --name")
             }
             do {
-                repo = try store.addRepo(name: chosen, path: url.path)
+                repo = try store.repositories.addRepo(name: chosen, path: url.path)
             } catch let error as StoreError {
                 throw UserError(error.message)
             }
             var heads: [String: String] = [:]
             for ref in try git.references(prefix: "refs/heads/") { heads[ref.name] = ref.target.hex }
-            try store.rememberHeads(repoID: repo.id, heads)
+            try store.queue.rememberHeads(repoID: repo.id, heads)
         }
         if installHook { try HookInstaller.install(repoPath: url.path, home: home) }
         return repo

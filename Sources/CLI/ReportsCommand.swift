@@ -19,8 +19,8 @@ struct ReportsCommand: AsyncParsableCommand {
     func run() async throws {
         try await guarded {
             let store = try Runtime.openStore(options.runnerHome)
-            guard try store.run(id: runID) != nil else { throw UserError("no run \(runID)") }
-            let entries = try store.deliveries(runID: runID).map { Entry(delivery: $0.delivery, attempts: $0.attempts) }
+            guard try store.records.run(id: runID) != nil else { throw UserError("no run \(runID)") }
+            let entries = try store.deliveries.deliveries(runID: runID).map { Entry(delivery: $0.delivery, attempts: $0.attempts) }
             if json { return printOut(try Output.json(["deliveries": entries])) }
             if entries.isEmpty { return printOut("run \(runID): no report deliveries (no `reports:` in the runner configuration, or none subscribed)") }
             for entry in entries {

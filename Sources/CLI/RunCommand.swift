@@ -33,8 +33,8 @@ struct RunCommand: AsyncParsableCommand {
             let (ref, sha) = try resolve(git)
             let runtime = try await Runtime.start(home: home, config: config, logger: logger)
             let store = runtime.environment.store
-            let run = try store.enqueue(repo: registered, update: RefUpdate(oldSHA: RefUpdate.zeroSHA, newSHA: sha.hex, ref: ref),
-                                        source: "run", startNow: true).run
+            let run = try store.queue.enqueue(repo: registered, update: RefUpdate(oldSHA: RefUpdate.zeroSHA, newSHA: sha.hex, ref: ref),
+                                        source: .run, startNow: true).run
             printErr("pushbox: run \(run.id) of \(registered.name) \(run.shortRef) (\(sha.short))")
             let reader = RunLogReader(home: home, store: store, hub: runtime.environment.hub)
             let follower = Task {

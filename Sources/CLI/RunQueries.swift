@@ -18,7 +18,7 @@ struct RunSource {
         } catch DaemonClient.Failure.unreachable {
             let store = try Runtime.openStore(home)
             let repoID = try repo.map { try Runtime.registeredRepo(named: $0, in: store).id }
-            return try store.runs(limit: limit, repoID: repoID)
+            return try store.records.runs(limit: limit, repoID: repoID)
         } catch let failure as DaemonClient.Failure {
             throw UserError(failure.description)
         }
@@ -28,7 +28,7 @@ struct RunSource {
         do {
             return try await DaemonClient(home: home).get("/api/v1/runs/\(id)", as: Run.self)
         } catch DaemonClient.Failure.unreachable {
-            guard let run = try Runtime.openStore(home).run(id: id) else { throw UserError("no run \(id)") }
+            guard let run = try Runtime.openStore(home).records.run(id: id) else { throw UserError("no run \(id)") }
             return run
         } catch let failure as DaemonClient.Failure {
             throw UserError(failure.description)
@@ -68,7 +68,7 @@ struct Status: AsyncParsableCommand {
                 if json { return printOut(try Output.json(run)) }
                 printOut(Output.describe(run, url: config.url))
                 // The autofix attempts, from the store (readable while the daemon runs: WAL).
-                for attempt in (try? Runtime.openStore(home).fixAttempts(runID: runID)) ?? [] {
+                for attempt in (try? Runtime.openStore(home).records.fixAttempts(runID: runID)) ?? [] {
                     printOut("  " + Output.describe(attempt))
                 }
                 return
@@ -111,7 +111,7 @@ struct Logs: AsyncParsableCommand {
     }
 
     private func printFromDisk(_ home: RunnerHome) throws {
-        guard let run = try Runtime.openStore(home).run(id: runID) else { throw UserError("no run \(runID)") }
+        guard let run = try Runtime.openStore(home).records.run(id: runID) else { throw UserError("no run \(runID)") }
         for entry in run.logSections where step == nil || entry.name == step {
             if step == nil { printOut("==> \(entry.title): \(entry.command) (\(entry.state.rawValue))") }
             if let data = FileManager.default.contents(atPath: home.run(runID).log(step: entry.name).path) {

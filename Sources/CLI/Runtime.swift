@@ -25,8 +25,8 @@ struct Runtime {
 
     /// The registered repository named `name`, or an error that lists the registered names.
     static func registeredRepo(named name: String, in store: RunStore) throws -> Repo {
-        guard let repo = try store.repo(named: name) else {
-            let names = try store.repos().map(\.name)
+        guard let repo = try store.repositories.repo(named: name) else {
+            let names = try store.repositories.repos().map(\.name)
             throw UserError("no repository named \(name); registered: \(names.isEmpty ? "none (pushbox repo add PATH)" : names.joined(separator: ", "))")
         }
         return repo
@@ -61,13 +61,13 @@ struct Runtime {
         let vms = try vmCatalog(home: home, config: config)
         let store = try openStore(home)
         let metrics = PushboxMetrics(store: store)
-        let outbox = DeliveryOutbox(store: store, environment: ProcessInfo.processInfo.environment, logger: logger,
+        let outbox = DeliveryOutbox(store: store.deliveries, environment: ProcessInfo.processInfo.environment, logger: logger,
                                     onAttempt: { [metrics] kind, result in metrics.deliveryTried(kind: kind, result: result) })
         let reporters: [any RunReporter] = [
             metrics,
             GitNoteReporter(baseURL: config.url, logger: logger),
-            WebhookReporter(reports: config.reports, store: store, outbox: outbox, baseURL: config.url, logger: logger),
-            ForgeStatusReporter(reports: config.reports, store: store, outbox: outbox, baseURL: config.url, logger: logger),
+            WebhookReporter(reports: config.reports, store: store.deliveries, outbox: outbox, baseURL: config.url, logger: logger),
+            ForgeStatusReporter(reports: config.reports, store: store.deliveries, outbox: outbox, baseURL: config.url, logger: logger),
         ]
         let processEnvironment = ProcessInfo.processInfo.environment
         let proxy = await startModelProxy(home: home, config: config.autofix, environment: processEnvironment, logger: logger)
@@ -88,7 +88,7 @@ struct Runtime {
     /// start (that backend then skips autofix and says why). Sockets that dead processes left are removed.
     static func startModelProxy(home: RunnerHome, config: RunnerConfig.Autofix, environment: [String: String],
                                 logger: Logger) async -> Result<ModelProxy, ModelProxyError>? {
-        guard ["claude-code", "command"].contains(config.backend), let key = environment[config.apiKeyEnv], !key.isEmpty else { return nil }
+        guard config.backend.usesModelProxy, let key = environment[config.apiKeyEnv], !key.isEmpty else { return nil }
         let removed = ContainerModelGateway.removeLeftovers(home: home)
         if !removed.isEmpty { logger.notice("removed what dead processes left of their model proxies", metadata: ["entries": "\(removed)"]) }
         do {
@@ -139,9 +139,9 @@ struct Runtime {
     static func makeFixer(config: RunnerConfig.Autofix, executor: any JobExecutor, environment: [String: String],
                           proxy: Result<ModelProxy, ModelProxyError>?, logger: Logger) -> (any RunFixer)? {
         switch config.backend {
-        case "off":
+        case .off:
             return nil
-        case "command":
+        case .command:
             guard let command = config.command else {
                 return UnavailableFixer(backend: "command", reason: "autofix.command is not set in the runner configuration")
             }
@@ -151,7 +151,7 @@ struct Runtime {
                 return AutofixLoop(backend: CommandBackend(command: command, executor: executor, gateway: ContainerModelGateway(proxy: proxy)))
             case nil: return AutofixLoop(backend: CommandBackend(command: command, executor: executor))
             }
-        case "claude-code":
+        case .claudeCode:
             guard let key = environment[config.apiKeyEnv], !key.isEmpty else {
                 logger.notice("autofix skipped: \(config.apiKeyEnv) is not set in the daemon's environment")
                 return UnavailableFixer(backend: "claude-code", reason: "\(config.apiKeyEnv) is not set in the runner's environment")
@@ -163,15 +163,13 @@ struct Runtime {
             case .failure(let error): return UnavailableFixer(backend: "claude-code", reason: "the model proxy did not start: \(error)")
             case nil: return UnavailableFixer(backend: "claude-code", reason: "the model proxy did not start")
             }
-        case "anthropic":
+        case .anthropic:
             guard let key = environment[config.apiKeyEnv], !key.isEmpty else {
                 logger.notice("autofix skipped: \(config.apiKeyEnv) is not set in the daemon's environment")
                 return UnavailableFixer(backend: "anthropic", reason: "\(config.apiKeyEnv) is not set in the runner's environment")
             }
             let client = AnthropicClient(baseURL: baseURL(config, environment), apiKey: key, logger: logger)
             return AutofixLoop(backend: AnthropicBackend(client: client, executor: executor, model: config.model, prices: prices(config)))
-        default:
-            return UnavailableFixer(backend: config.backend, reason: "the \(config.backend) backend is not supported by this version yet")
         }
     }
 

@@ -111,7 +111,7 @@ package enum DeliveryBackoff {
     }
 }
 
-/// Where report deliveries wait: the store's outbox (implemented by Store's `RunStore`, injected into the
+/// Where report deliveries wait: the store's outbox (`RunStore.deliveries`; Store's SQLite file implements it), injected into the
 /// reporters and the outbox worker, which do not import Store).
 ///
 /// Contract: `addDelivery` makes a `pending` delivery due at once; `dueDeliveries` lists pending ones due at
@@ -124,4 +124,10 @@ package protocol DeliveryQueue: Sendable {
     func dueDeliveries(now: Date, limit: Int) throws -> [(delivery: Delivery, payload: Data)]
     func nextDeliveryDue() throws -> Date?
     func recordDeliveryAttempt(_ attempt: DeliveryAttempt, deliveryID: Int64, delivered: Bool, retryAt: Date?) throws
+    /// A run's deliveries with their attempts, oldest first.
+    func deliveries(runID: Int64) throws -> [(delivery: Delivery, attempts: [DeliveryAttempt])]
+}
+
+extension DeliveryQueue {
+    package func dueDeliveries() throws -> [(delivery: Delivery, payload: Data)] { try dueDeliveries(now: Date(), limit: 16) }
 }

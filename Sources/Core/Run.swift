@@ -135,11 +135,13 @@ package struct Run: Codable, Sendable, Equatable {
         case requeues
         case retryOf = "retry_of"
         case source
+        case errorCause = "error_cause"
         case createdAt = "created_at"
         case startedAt = "started_at"
         case finishedAt = "finished_at"
         case steps
         case autofix
+        case autofixOutcome = "autofix_outcome"
         case flaky
         case vms
         case subject
@@ -165,8 +167,10 @@ package struct Run: Codable, Sendable, Equatable {
     /// How often a daemon restart put this run back in the queue.
     package var requeues: Int
     package var retryOf: Int64?
-    /// Where the run came from: hook, spool, scan, run (foreground), retry.
-    package var source: String
+    /// Where the run came from.
+    package var source: RunSource
+    /// Why an `error` run failed (nil for every other state).
+    package var errorCause: RunErrorCause?
     package var createdAt: Date
     package var startedAt: Date?
     package var finishedAt: Date?
@@ -174,6 +178,8 @@ package struct Run: Codable, Sendable, Equatable {
     /// The autofix outcome after a failure, as the note's `autofix:` line shows it (without the prefix):
     /// `passed autofix/main/1a2b3c4d (2 attempts, $0.07)`, `gave up after 3 attempts: …`, `skipped: …`.
     package var autofix: String?
+    /// The same outcome, typed (nil for runs recorded before it was, and for runs autofix did not touch).
+    package var autofixOutcome: AutofixOutcome?
     /// Set when the failing step passed on its re-run, as the note's `flaky:` line shows it (without the
     /// prefix): `step test failed then passed on re-run`.
     package var flaky: String?
@@ -189,8 +195,8 @@ package struct Run: Codable, Sendable, Equatable {
     package init(id: Int64, repoID: Int64, repoName: String, ref: String, sha: String, oldSHA: String? = nil,
                  state: RunState = .queued, message: String? = nil, detected: String? = nil, image: String? = nil,
                  sandboxID: String? = nil, supersededBy: Int64? = nil, requeues: Int = 0, retryOf: Int64? = nil,
-                 source: String = "hook", createdAt: Date = Date(), startedAt: Date? = nil, finishedAt: Date? = nil,
-                 steps: [StepResult] = [], autofix: String? = nil, flaky: String? = nil, vms: [VMResult] = [], subject: String? = nil,
+                 source: RunSource = .hook, errorCause: RunErrorCause? = nil, createdAt: Date = Date(), startedAt: Date? = nil, finishedAt: Date? = nil,
+                 steps: [StepResult] = [], autofix: String? = nil, autofixOutcome: AutofixOutcome? = nil, flaky: String? = nil, vms: [VMResult] = [], subject: String? = nil,
                  artifacts: [ArtifactFile] = [], artifactsRemovedAt: Date? = nil) {
         self.id = id
         self.repoID = repoID
@@ -207,11 +213,13 @@ package struct Run: Codable, Sendable, Equatable {
         self.requeues = requeues
         self.retryOf = retryOf
         self.source = source
+        self.errorCause = errorCause
         self.createdAt = createdAt
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.steps = steps
         self.autofix = autofix
+        self.autofixOutcome = autofixOutcome
         self.flaky = flaky
         self.vms = vms
         self.subject = subject

@@ -4,11 +4,11 @@
 package enum RunState: String, Codable, Sendable, CaseIterable {
     case queued, running, passed, failed, error, canceled
 
-    /// The start of an `error` run's message when the container engine stopped answering during the run.
-    /// Such a run is retried once (a new run, source `engine-retry`) when the engine answers again.
+    /// How the message of an `error` run of cause `RunErrorCause.engineUnavailable` starts, for the reader;
+    /// the cause, not these words, makes it retried once (source `engine-retry`) when the engine answers.
     package static let engineUnavailablePrefix = "container engine unavailable"
-    /// The start of an `error` run's message when the runner's own disk was full before the job could start
-    /// (the workspace could not be made). Retried once (source `disk-retry`) when there is space again.
+    /// How the message of an `error` run of cause `RunErrorCause.runnerDiskFull` starts (the runner's own disk
+    /// was full before the job could start); retried once (source `disk-retry`) when there is space again.
     package static let runnerDiskFullPrefix = "runner disk full"
 
     /// The message of a `canceled` run that a later push of its ref superseded (queued, running, or a spooled

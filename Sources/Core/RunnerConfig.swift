@@ -5,7 +5,7 @@ import Yams
 /// of `runner-config/pushbox.yml`. Secrets never live here, only the names of variables that hold them.
 package struct RunnerConfig: Sendable, Equatable {
     package struct Autofix: Sendable, Equatable {
-        package var backend = "anthropic"
+        package var backend: AutofixBackend = .anthropic
         package var model = "claude-sonnet-5-5"
         package var apiKeyEnv = "ANTHROPIC_API_KEY"
         package var maxAttempts = 3
@@ -172,7 +172,7 @@ package struct RunnerConfig: Sendable, Equatable {
             }
         }
         if !urlGiven { config.url = "http://\(config.listen)" }
-        if config.autofix.backend == "command" && config.autofix.command == nil {
+        if config.autofix.backend == .command && config.autofix.command == nil {
             throw SpecError(file: file, line: 0, column: 0, message: "autofix.backend is command but autofix.command is not set")
         }
         return config
@@ -241,10 +241,10 @@ package struct RunnerConfig: Sendable, Equatable {
         for (key, value, _) in try reader.mapping(node, "autofix", allowed: allowed) {
             switch key {
             case "backend":
-                result.backend = try reader.nonEmptyString(value, "autofix.backend")
-                guard ["anthropic", "claude-code", "command", "off"].contains(result.backend) else {
+                guard let backend = AutofixBackend(rawValue: try reader.nonEmptyString(value, "autofix.backend")) else {
                     throw reader.fail(value, "autofix.backend must be anthropic, claude-code, command or off")
                 }
+                result.backend = backend
             case "model": result.model = try reader.nonEmptyString(value, "autofix.model")
             case "api_key_env": result.apiKeyEnv = try reader.nonEmptyString(value, "autofix.api_key_env")
             case "max_attempts": result.maxAttempts = try reader.int(value, "autofix.max_attempts", range: 1...10)
@@ -300,4 +300,19 @@ package struct ListenAddress: Sendable, Equatable {
     }
 
     package var isLoopback: Bool { host == "127.0.0.1" || host == "::1" || host == "localhost" }
+}
+
+/// Which fixer autofix uses (`autofix.backend`).
+package enum AutofixBackend: String, Codable, Sendable, CaseIterable {
+    /// The Messages API with tools, called from the daemon (the key never leaves it).
+    case anthropic
+    /// The Claude Code CLI in the `autofix.image` container, reaching the API only through the model proxy.
+    case claudeCode = "claude-code"
+    /// A shell command in the run's image (`autofix.command`), e.g. a local model or a script.
+    case command
+    /// Autofix is off.
+    case off
+
+    /// Whether the fixer runs in a container that reaches the API through the model proxy.
+    package var usesModelProxy: Bool { self == .claudeCode || self == .command }
 }

@@ -1,4 +1,5 @@
 import CLibGit2
+import Glibc
 
 /// A failed libgit2 call, a refused input, or a failed file-system call made by this module.
 ///
@@ -27,6 +28,9 @@ package struct GitError: Error, CustomStringConvertible {
     package var isConflict: Bool {
         code == GIT_EEXISTS.rawValue || code == GIT_EMODIFIED.rawValue || code == GIT_ELOCKED.rawValue
     }
+
+    /// A POSIX call of the exporter or the tree writer found the file system full (`ENOSPC`).
+    package var isOutOfSpace: Bool { code == ENOSPC }
 
     package var description: String { "\(function) failed (\(code)): \(message)" }
 

@@ -2,7 +2,6 @@ import Core
 import Foundation
 import Git
 import Logging
-import Store
 
 /// Stage 3 of a run: after a `failed` run, the injected `RunFixer` works on copies of the workspace, the
 /// whole pipeline re-verifies each attempt (same code as the run, fresh sandbox, logs under
@@ -58,7 +57,7 @@ extension RunDriver {
     /// must keep are the container steps' (`outcome`), which every verification runs again; the guest's own
     /// are checked by the guest passing.
     func guestFailure(_ run: Run, steps outcome: StepsOutcome, files: RunFiles) -> RunFailure? {
-        guard let vm = ((try? environment.store.run(id: run.id))?.vms ?? []).first(where: { $0.tree == .pushed && $0.state == .failed })
+        guard let vm = ((try? environment.store.records.run(id: run.id))?.vms ?? []).first(where: { $0.tree == .pushed && $0.state == .failed })
         else { return nil }
         return RunFailure(place: .vm(vm.profile), step: Step(name: "vm \(vm.profile)", run: vm.command),
                           how: vm.timedOut ? "timed out" : vm.exitCode.map { "exit \($0)" } ?? "error",
@@ -73,7 +72,7 @@ extension RunDriver {
     func autofix(_ run: Run, repo: Repository, spec: PipelineSpec, setup: SandboxSetup, failure: RunFailure,
                  files: RunFiles, logger: Logger) async -> AutofixStageResult {
         let notRun = AutofixStageResult(outcome: .notRun)
-        guard let fixer = environment.fixer, environment.config.autofix.backend != "off" else { return notRun }
+        guard let fixer = environment.fixer, environment.config.autofix.backend != .off else { return notRun }
         guard spec.autofix.enabled else { return notRun }
         guard let branch = RefUpdate(oldSHA: "", newSHA: run.sha, ref: run.ref).branch, !branch.hasPrefix("autofix/") else { return notRun }
         var logger = logger
@@ -84,7 +83,7 @@ extension RunDriver {
         let runSetup = setup
         var setup = setup
         setup.runSpec.mounts = []
-        let line: String
+        let outcome: AutofixOutcome
         var rerun: Duration?
         do {
             let attempts = try prepareAttempts(files)
@@ -97,7 +96,7 @@ extension RunDriver {
             }
             if let flaky {
                 do {
-                    try environment.store.recordFlaky(runID: run.id, repoID: run.repoID, flaky: flaky.line, tests: flaky.tests)
+                    try environment.store.records.recordFlaky(runID: run.id, repoID: run.repoID, flaky: flaky.line, tests: flaky.tests)
                 } catch {
                     logger.error("cannot record the flaky step: \(error)")
                 }
@@ -107,25 +106,26 @@ extension RunDriver {
             if !spec.vms.isEmpty, environment.vms == nil {
                 // A fix is published only after every `vms:` guest passed on it; with the guests off there is
                 // nothing a fix could be verified by, so no model is asked for one.
-                line = "skipped: VM validation is off for this run (--no-vms), and a fix is published only after every vms: guest passed"
+                outcome = AutofixOutcome(status: .skipped, reason: "VM validation is off for this run (--no-vms), and a fix is published only after every vms: guest passed")
             } else {
-                line = try await runFixer(fixer, run: run, repo: repo, branch: branch, spec: spec, setup: setup, failure: failure,
+                outcome = try await runFixer(fixer, run: run, repo: repo, branch: branch, spec: spec, setup: setup, failure: failure,
                                           files: files, logger: logger)
             }
         } catch {
-            line = Task.isCancelled ? "canceled" : "error: \(Self.oneLine(setup.masker.mask("\(error)")))"
+            outcome = Task.isCancelled ? AutofixOutcome(status: .canceled)
+                : AutofixOutcome(status: .error, reason: Self.oneLine(setup.masker.mask("\(error)")))
         }
-        logger.info("autofix finished", metadata: ["outcome": "\(line)"])
+        logger.info("autofix finished", metadata: ["outcome": "\(outcome.line)"])
         // Every attempt in the store too (the full records stay in fix_attempts.json).
         if let data = try? Data(contentsOf: files.root.appendingPathComponent("fix_attempts.json")) {
             do {
-                try environment.store.setFixAttempts(runID: run.id, FixAttemptSummary.read(fixAttemptsJSON: data))
+                try environment.store.records.setFixAttempts(runID: run.id, FixAttemptSummary.read(fixAttemptsJSON: data))
             } catch {
                 logger.error("cannot record the autofix attempts: \(error)")
             }
         }
         do {
-            try environment.store.update(runID: run.id, autofix: line)
+            try environment.store.records.setAutofix(runID: run.id, outcome)
         } catch {
             logger.error("cannot record the autofix outcome: \(error)")
         }
@@ -205,7 +205,7 @@ extension RunDriver {
     }
 
     private func runFixer(_ fixer: any RunFixer, run: Run, repo: Repository, branch: String, spec: PipelineSpec,
-                          setup: SandboxSetup, failure: RunFailure, files: RunFiles, logger: Logger) async throws -> String {
+                          setup: SandboxSetup, failure: RunFailure, files: RunFiles, logger: Logger) async throws -> AutofixOutcome {
         let attempts = files.attempts
         // A pristine export of the pushed tree: the fixer's reference for the anti-cheat checks.
         let sha = ObjectID(hex: run.sha)!  // checked by loadPipeline
@@ -228,18 +228,19 @@ extension RunDriver {
         let result = await fixer.fix(request, verify: { candidate in
             try await driver.verify(run: run, spec: spec, setup: setup, candidate: candidate, files: files, logger: logger)
         }, logger: logger)
-        let cost = String(format: "$%.2f", result.costUSD)
-        let attemptsText = "\(result.attempts) attempt\(result.attempts == 1 ? "" : "s")"
+        var outcome = AutofixOutcome(status: .passed, attempts: result.attempts, costUSD: result.costUSD,
+                                     failedIn: result.lastFailedIn, repeatedFailure: result.repeatedFailure)
         switch result.outcome {
         case .gaveUp(let reason):
-            if result.repeatedFailure, let place = result.lastFailedIn {
-                return "gave up, same failure twice (attempt \(result.attempts) failed in \(place))"
+            outcome.reason = Self.oneLine(setup.masker.mask(reason))
+            if result.repeatedFailure, result.lastFailedIn != nil {
+                outcome.status = .gaveUp
+            } else if result.lastFailedIn != nil {
+                outcome.status = .failed
+            } else {
+                outcome.status = result.attempts == 0 ? .skipped : .gaveUp
             }
-            if let place = result.lastFailedIn {
-                return "failed (attempt \(result.attempts) failed in \(place))"
-            }
-            let reason = Self.oneLine(setup.masker.mask(reason))
-            return result.attempts == 0 ? "skipped: \(reason)" : "gave up after \(attemptsText): \(reason)"
+            return outcome
         case .fixed(_, _, let explanation, let model, let verification):
             // Every check passed: the whole pipeline in a fresh container and every `vms:` guest on this very
             // tree (`verify`). Only now does anything reach the repository, unless the run was cancelled
@@ -250,7 +251,7 @@ extension RunDriver {
                                              explanation: setup.masker.mask(explanation), model: model, attempts: result.attempts)
             // The commit gets exactly the tree that was verified (`verify` wrote it), not a rebuilt one.
             guard let tree = verification.verifiedTree.flatMap({ ObjectID(hex: $0) }) else {
-                throw RunAbort(state: .error, message: "the passing verification named no tree; nothing was published")
+                throw RunAbort(cause: .other, message: "the passing verification named no tree; nothing was published")
             }
             var signature = Signature(name: config.authorName, email: config.authorEmail)
             signature.date = Date()
@@ -258,16 +259,19 @@ extension RunDriver {
             let refName = "refs/heads/\(name)"
             if let existing = try? repo.resolve(refName), let info = try? repo.commit(existing),
                let earlierRun = Self.trailer("Pushbox-Run", in: info.message).flatMap(Int64.init), earlierRun > run.id {
-                return "passed \(name) (\(attemptsText), \(cost)); kept the newer fix of run \(earlierRun)"
+                outcome.branch = name
+                outcome.keptNewerFixOf = earlierRun
+                return outcome
             }
             try repo.setReference(refName, to: commit, force: true, logMessage: "pushbox autofix of run \(run.id)")
             var noteAuthor = GitNoteAuthor.signature
             noteAuthor.date = Date()
-            let vmLines = ((try? environment.store.run(id: run.id))?.vms ?? []).filter { $0.tree == .autofix }
+            let vmLines = ((try? environment.store.records.run(id: run.id))?.vms ?? []).filter { $0.tree == .autofix }
                 .map { $0.noteLine.replacingOccurrences(of: " (autofix):", with: ":") + "\n" }.joined()
             let note = "pushbox: passed\nrun: \(run.id) \(environment.config.url)/runs/\(run.id)\nref: \(refName)\nfixes: \(run.sha)\n"
             try repo.writeNote(note + vmLines, on: commit, notesRef: "refs/notes/pushbox", author: noteAuthor)
-            return "passed \(name) (\(attemptsText), \(cost))"
+            outcome.branch = name
+            return outcome
         }
     }
 
@@ -317,14 +321,14 @@ extension RunDriver {
         guard !spec.vms.isEmpty else { return passed }
 
         let first = spec.vms.count
-        try environment.store.setVMs(runID: run.id, tree: .autofix, Self.plannedVMs(spec, tree: .autofix, first: first))
+        try environment.store.records.setVMs(runID: run.id, tree: .autofix, Self.plannedVMs(spec, tree: .autofix, first: first))
         let vms = try await validateInVMs(run, repo: repo, commit: commit, spec: spec, setup: setup, tree: .autofix,
                                           first: first, files: files, logger: logger)
         if vms.state == .passed {
             passed.summary = "passed in the container and in \(spec.vms.count) guest\(spec.vms.count == 1 ? "" : "s")"
             return passed
         }
-        let guest = ((try? environment.store.run(id: run.id))?.vms ?? [])
+        let guest = ((try? environment.store.records.run(id: run.id))?.vms ?? [])
             .first { $0.tree == .autofix && ($0.state == .failed || $0.state == .error) }
         let profile = guest?.profile ?? spec.vms[0].profile
         return Verification(passed: false, place: .vm(profile), summary: vms.message ?? "vm \(profile) \(vms.state.rawValue)",

@@ -2,7 +2,6 @@ import Core
 import Foundation
 import Git
 import Logging
-import Store
 
 /// Everything a run needs from outside the pipeline, injected by the composition root (CLI).
 package struct RunEnvironment: Sendable {
@@ -47,10 +46,18 @@ package struct RunEnvironment: Sendable {
     }
 }
 
-/// Why a run ended before or outside its steps; becomes the run's `error` message.
+/// Why a run ended before or outside its steps: its `error` cause and message.
 struct RunAbort: Error {
-    var state: RunState
+    var state: RunState = .error
+    var cause: RunErrorCause
     var message: String
+}
+
+/// How a run ended, as `RunRecords.finish` records it.
+struct RunEnd: Sendable {
+    var state: RunState
+    var cause: RunErrorCause?
+    var message: String?
 }
 
 /// Why the task of a running run was cancelled; the run's driver asks once it has stopped, and records the
@@ -94,23 +101,23 @@ package struct RunDriver: Sendable {
         logger[metadataKey: "run"] = "\(run.id)"
         let files = environment.home.run(run.id)
         var times = StageTimes(claimedAt: Date())
-        let started = (try? store.run(id: run.id)) ?? run
+        let started = (try? store.records.run(id: run.id)) ?? run
         for reporter in environment.reporters { await reporter.runChanged(started, event: .started) }
-        var outcome: (state: RunState, message: String?)
+        var outcome: RunEnd
         var caches: PreparedCaches?
         var volume: WorkspaceVolume?
         do {
             let repo = try repository(of: run)
             // 1. checkout: the pipeline definition and the tree of the pushed commit, then its caches
             let pipeline = try loadPipeline(run, repo: repo)
-            try store.update(runID: run.id, detected: pipeline.detected, image: pipeline.spec.image)
+            try store.records.update(runID: run.id, detected: pipeline.detected, image: pipeline.spec.image)
             volume = try checkout(run, repo: repo, into: files)
             caches = prepareCaches(run, spec: pipeline.spec, repo: repo, files: files, logger: logger)
             times.checkedOutAt = Date()
             // 2. pipeline: every step in one fresh sandbox; then the artifacts out of its workspace
             let result = try await runSteps(run, spec: pipeline.spec, files: files, mounts: caches?.mounts ?? [],
                                             times: &times, logger: logger)
-            outcome = (result.state, result.message)
+            outcome = RunEnd(state: result.state, message: result.message)
             if result.state != .passed, let full = fullDisk(volume) {
                 outcome.message = [outcome.message, full].compactMap { $0 }.joined(separator: "; ")
             }
@@ -127,7 +134,7 @@ package struct RunDriver: Sendable {
                 times.flakeRerunSeconds = stage.rerun.map(Units.seconds)
                 if stage.outcome == .flaky, pipeline.spec.flaky == .pass {
                     passed = true
-                    outcome = (.passed, nil)
+                    outcome = RunEnd(state: .passed)
                 }
             }
             // 4. vms: the passing tree again in each `vms:` guest; a guest's failure starts autofix too.
@@ -136,34 +143,35 @@ package struct RunDriver: Sendable {
                 let vms = try await validateInVMs(run, repo: repo, commit: ObjectID(hex: run.sha)!,  // checked by loadPipeline
                                                   spec: pipeline.spec,
                                                   setup: result.setup, tree: .pushed, first: 0, files: files, logger: logger)
-                outcome = (vms.state, vms.message)
+                outcome = RunEnd(state: vms.state, message: vms.message)
                 if vms.state == .failed, let failure = guestFailure(run, steps: result, files: files) {
                     await autofix(run, repo: repo, spec: pipeline.spec, setup: result.setup, failure: failure, files: files, logger: logger)
                 }
             }
         } catch let abort as RunAbort {
-            outcome = (abort.state, abort.message)
+            outcome = RunEnd(state: abort.state, cause: abort.cause, message: abort.message)
         } catch is CancellationError {
-            outcome = (.canceled, "canceled")
+            outcome = RunEnd(state: .canceled, message: "canceled")
         } catch {
-            outcome = (Task.isCancelled ? .canceled : .error, Task.isCancelled ? "canceled" : "\(error)")
+            outcome = Task.isCancelled ? RunEnd(state: .canceled, message: "canceled") : RunEnd(state: .error, cause: .other, message: "\(error)")
         }
         if let caches { releaseCaches(caches, run: run, files: files, logger: logger) }
         // Infrastructure, not the push: an error while the engine does not answer says so, and the scheduler
         // runs the commit again once the engine is back.
         if outcome.state == .error, !Task.isCancelled, !(await environment.executor.isAvailable()) {
+            outcome.cause = .engineUnavailable
             outcome.message = RunState.engineUnavailablePrefix + ": " + (outcome.message ?? "no answer")
             logger.error("the container engine stopped answering during the run")
         }
-        if Task.isCancelled && outcome.state != .canceled { outcome = (.canceled, "canceled") }
+        if Task.isCancelled && outcome.state != .canceled { outcome = RunEnd(state: .canceled, message: "canceled") }
         var supersededBy: Int64?
         if outcome.state == .canceled {
             switch await cancelReason() {
             case .shutdown:
                 releaseWorkspace(files, logger: logger)
-                try? store.requeue(runID: run.id, message: "interrupted by a daemon shutdown; queued again")
+                try? store.queue.requeue(runID: run.id, message: "interrupted by a daemon shutdown; queued again")
                 logger.notice("run put back in the queue for the next start")
-                return (try? store.run(id: run.id)) ?? run
+                return (try? store.records.run(id: run.id)) ?? run
             case .superseded(let newer):
                 outcome.message = RunState.supersededMessage(by: newer)
                 supersededBy = newer
@@ -174,12 +182,12 @@ package struct RunDriver: Sendable {
         }
         // 5. report: store, metadata.json, note and other reporters
         await recordFinish(run, outcome: outcome, supersededBy: supersededBy, logger: logger)
-        let finished = (try? store.run(id: run.id)) ?? run
+        let finished = (try? store.records.run(id: run.id)) ?? run
         writeMetadata(finished, times: times, files: files, logger: logger)
         await environment.hub.runFinished(runID: run.id)
-        if let repo = try? store.repo(id: run.repoID) {
+        if let repo = try? store.repositories.repo(id: run.repoID) {
             for reporter in environment.reporters { await reporter.runFinished(finished, repoPath: repo.path) }
-            try? store.markReported(runID: run.id)
+            try? store.records.markReported(runID: run.id)
         }
         logger.info("run finished", metadata: ["state": "\(finished.state.rawValue)"])
         releaseWorkspace(files, logger: logger)
@@ -205,13 +213,13 @@ package struct RunDriver: Sendable {
     /// Records the run's end in the store. When that fails (a full disk: "database or disk is full"), it
     /// is tried again with a growing pause for up to `finishRetryFor`, so a run whose end could not be written
     /// yet is not left `running` once space is back; a daemon stopped meanwhile re-queues it at its next start.
-    private func recordFinish(_ run: Run, outcome: (state: RunState, message: String?), supersededBy: Int64?,
+    private func recordFinish(_ run: Run, outcome: RunEnd, supersededBy: Int64?,
                               logger: Logger) async {
         var pause = Duration.milliseconds(500)
         let deadline = ContinuousClock.now + Self.finishRetryFor
         while true {
             do {
-                try store.finish(runID: run.id, state: outcome.state, message: outcome.message, supersededBy: supersededBy)
+                try store.records.finish(runID: run.id, state: outcome.state, cause: outcome.cause, message: outcome.message, supersededBy: supersededBy)
                 return
             } catch {
                 guard ContinuousClock.now < deadline, !Task.isCancelled else {
@@ -228,13 +236,13 @@ package struct RunDriver: Sendable {
     static let finishRetryFor: Duration = .seconds(600)
 
     func repository(of run: Run) throws -> Repository {
-        guard let repo = try store.repo(id: run.repoID) else {
-            throw RunAbort(state: .error, message: "repository \(run.repoName) is no longer registered")
+        guard let repo = try store.repositories.repo(id: run.repoID) else {
+            throw RunAbort(cause: .repository, message: "repository \(run.repoName) is no longer registered")
         }
         do {
             return try Repository.open(at: URL(fileURLWithPath: repo.path))
         } catch {
-            throw RunAbort(state: .error, message: "cannot open \(repo.path): \(error)")
+            throw RunAbort(cause: .repository, message: "cannot open \(repo.path): \(error)")
         }
     }
 
@@ -249,16 +257,16 @@ package struct RunDriver: Sendable {
         do {
             data = try repo.readFile(PipelineParser.fileName, at: commit, maxBytes: 1 << 20)
         } catch {
-            throw RunAbort(state: .error, message: "cannot read \(PipelineParser.fileName): \(error)")
+            throw RunAbort(cause: .configuration, message: "cannot read \(PipelineParser.fileName): \(error)")
         }
         if let data {
             guard let text = String(data: data, encoding: .utf8) else {
-                throw RunAbort(state: .error, message: "\(PipelineParser.fileName) is not UTF-8 text")
+                throw RunAbort(cause: .configuration, message: "\(PipelineParser.fileName) is not UTF-8 text")
             }
             do {
                 return LoadedPipeline(spec: try PipelineParser.parse(text), detected: nil)
             } catch let error as SpecError {
-                throw RunAbort(state: .error, message: error.description)
+                throw RunAbort(cause: .configuration, message: error.description)
             }
         }
         let tree = DetectionTree(
@@ -268,17 +276,17 @@ package struct RunDriver: Sendable {
             },
             list: { directory in (try? repo.fileNames(at: commit, in: directory)) ?? nil })
         let detected = PipelineDetector.detect(tree)
-        guard let detected else { throw RunAbort(state: .error, message: PipelineDetector.nothingDetectedMessage) }
+        guard let detected else { throw RunAbort(cause: .configuration, message: PipelineDetector.nothingDetectedMessage) }
         return LoadedPipeline(spec: detected.spec, detected: detected.summary)
     }
 
     private func loadPipeline(_ run: Run, repo: Repository) throws -> LoadedPipeline {
-        guard let commit = ObjectID(hex: run.sha) else { throw RunAbort(state: .error, message: "\(run.sha) is not an object id") }
+        guard let commit = ObjectID(hex: run.sha) else { throw RunAbort(cause: .repository, message: "\(run.sha) is not an object id") }
         do {
             let info = try repo.commit(commit)
-            try? store.update(runID: run.id, subject: String(info.subject.prefix(200)))
+            try? store.records.update(runID: run.id, subject: String(info.subject.prefix(200)))
         } catch {
-            throw RunAbort(state: .error, message: "commit \(run.sha) is not in the repository (\(error))")
+            throw RunAbort(cause: .repository, message: "commit \(run.sha) is not in the repository (\(error))")
         }
         return try Self.loadPipeline(repo: repo, commit: commit)
     }
@@ -292,7 +300,8 @@ package struct RunDriver: Sendable {
             do {
                 volume = try WorkspaceVolume.create(at: files.workspace, image: files.workspaceImage, bytes: quota)
             } catch {
-                throw RunAbort(state: .error, message: Self.diskFullPrefix(error) + "cannot create the workspace (workspace_quota \(Units.formatBytes(quota))): \(error)")
+                throw RunAbort(cause: Self.isDiskFull(error) ? .runnerDiskFull : .sandbox,
+                               message: Self.diskFullPrefix(error) + "cannot create the workspace (workspace_quota \(Units.formatBytes(quota))): \(error)")
             }
         } else {
             WorkspaceVolume.workspace(of: files).release()
@@ -305,10 +314,10 @@ package struct RunDriver: Sendable {
             // Object id validity was checked by loadPipeline.
             report = try repo.export(ObjectID(hex: run.sha)!, to: files.workspace)
         } catch {
-            if let volume, !Self.diskFullPrefix(error).isEmpty {
-                throw RunAbort(state: .error, message: "checkout failed: the tree does not fit in the workspace (workspace_quota \(Units.formatBytes(volume.bytes))): \(error)")
+            if let volume, Self.isDiskFull(error) {
+                throw RunAbort(cause: .workspaceFull, message: "checkout failed: the tree does not fit in the workspace (workspace_quota \(Units.formatBytes(volume.bytes))): \(error)")
             }
-            throw RunAbort(state: .error, message: Self.diskFullPrefix(error) + "checkout failed: \(error)")
+            throw RunAbort(cause: Self.isDiskFull(error) ? .runnerDiskFull : .repository, message: Self.diskFullPrefix(error) + "checkout failed: \(error)")
         }
         var lines = ["checkout \(run.sha) (\(run.ref)): \(report.files) files, \(report.symlinks) symlinks in \(Units.format(ContinuousClock.now - started))"]
         if !report.unsafeSymlinks.isEmpty {
@@ -329,9 +338,20 @@ package struct RunDriver: Sendable {
     /// there is space again, see `Scheduler.retryAfterDiskFull`), else nothing. A checkout that fills its
     /// own workspace volume (a tree bigger than the quota) is the push's doing and says so instead.
     static func diskFullPrefix(_ error: any Error) -> String {
-        let text = "\(error)"
-        guard text.contains("No space left on device") || text.contains("ENOSPC") else { return "" }
-        return RunState.runnerDiskFullPrefix + ": "
+        isDiskFull(error) ? RunState.runnerDiskFullPrefix + ": " : ""
+    }
+
+    /// Whether `error` is a file system out of space (`ENOSPC`, as the POSIX, Foundation and libgit2 errors
+    /// along the checkout carry it).
+    static func isDiskFull(_ error: any Error) -> Bool {
+        switch error {
+        case let error as POSIXError: return error.code == .ENOSPC
+        case let error as CocoaError:
+            return (error.userInfo[NSUnderlyingErrorKey] as? POSIXError)?.code == .ENOSPC || error.code == .fileWriteOutOfSpace
+        case let error as VolumeError: return error.outOfSpace
+        case let error as GitError: return error.isOutOfSpace
+        default: return false
+        }
     }
 
     /// Mounts for the pipeline's `cache:` paths (or its image's default), keyed by repository and branch.
@@ -374,10 +394,10 @@ package struct RunDriver: Sendable {
                                                 maxBytes: environment.config.artifactsMax, mounts: mounts)
         appendLines(outcome.lines, to: log)
         do {
-            try store.setArtifacts(runID: run.id, outcome.files)
-            for expired in try store.runsWithExpiredArtifacts(repoID: run.repoID, keep: environment.config.artifactsKeep) {
+            try store.records.setArtifacts(runID: run.id, outcome.files)
+            for expired in try store.records.runsWithExpiredArtifacts(repoID: run.repoID, keep: environment.config.artifactsKeep) {
                 try? FileManager.default.removeItem(at: environment.home.run(expired).artifacts)
-                try store.markArtifactsRemoved(runID: expired)
+                try store.records.markArtifactsRemoved(runID: expired)
                 logger.info("artifacts removed by retention", metadata: ["expired_run": "\(expired)", "keep": "\(environment.config.artifactsKeep)"])
             }
         } catch {
@@ -410,10 +430,10 @@ package struct RunDriver: Sendable {
         let credentials = environment.config.credentialVariables
         for name in spec.secrets {
             guard !credentials.contains(name) else {
-                throw RunAbort(state: .error, message: "secret \(name) is one of the runner's own credentials (autofix.api_key_env, a report's secret_env or token_env) and is never given to a job")
+                throw RunAbort(cause: .configuration, message: "secret \(name) is one of the runner's own credentials (autofix.api_key_env, a report's secret_env or token_env) and is never given to a job")
             }
             guard let value = environment.processEnvironment[name] else {
-                throw RunAbort(state: .error, message: "secret \(name) is listed in .pushbox.yml but not set in the runner's environment")
+                throw RunAbort(cause: .configuration, message: "secret \(name) is listed in .pushbox.yml but not set in the runner's environment")
             }
             env[name] = value
             secrets.append(value)
@@ -449,8 +469,8 @@ package struct RunDriver: Sendable {
     private func runSteps(_ run: Run, spec: PipelineSpec, files: RunFiles, mounts: [RunMount], times: inout StageTimes,
                           logger: Logger) async throws -> StepsOutcome {
         let initial = spec.steps.enumerated().map { StepResult(position: $0.offset, name: $0.element.name, command: $0.element.run) }
-        try store.setSteps(runID: run.id, initial)
-        try store.setVMs(runID: run.id, tree: .pushed, Self.plannedVMs(spec, tree: .pushed, first: 0))
+        try store.records.setSteps(runID: run.id, initial)
+        try store.records.setVMs(runID: run.id, tree: .pushed, Self.plannedVMs(spec, tree: .pushed, first: 0))
         let setup = try sandboxSetup(run, spec: spec, workspace: files.workspace, mounts: mounts)
         times.sandboxRequestedAt = Date()
         var readyAt: Date?
@@ -459,10 +479,10 @@ package struct RunDriver: Sendable {
             spec: spec, setup: setup, logs: files.logs, hub: hub, logger: logger,
             sandboxReady: { sandbox in
                 readyAt = Date()
-                try? store.update(runID: run.id, sandboxID: sandbox.id)
+                try? store.records.update(runID: run.id, sandboxID: sandbox.id)
             },
             record: { result, notify in
-                try store.updateStep(runID: run.id, result)
+                try store.records.updateStep(runID: run.id, result)
                 if notify { await hub.changed(runID: run.id) }
             })
         times.sandboxReadyAt = readyAt
@@ -488,7 +508,7 @@ package struct RunDriver: Sendable {
         do {
             sandbox = try await environment.executor.makeSandbox(for: setup.runSpec, logger: logger)
         } catch let error as SandboxError {
-            throw RunAbort(state: .error, message: error.message)
+            throw RunAbort(cause: .sandbox, message: error.message)
         }
         sandboxReady(sandbox)
         var outcome = StepsOutcome(state: .passed, message: nil, results: results, failedIndex: nil, setup: setup)
@@ -532,7 +552,8 @@ package struct RunDriver: Sendable {
                         results[later].state = .skipped
                         try? await record(results[later], false)
                     }
-                    throw RunAbort(state: .error, message: "cannot write the log of step \(step.name): \(writeError) (is the disk of the runner home full? the log was cut to free space)")
+                    // Not retried when space is back: the same output would fill the disk again.
+                    throw RunAbort(cause: .other, message: "cannot write the log of step \(step.name): \(writeError) (is the disk of the runner home full? the log was cut to free space)")
                 }
                 let junit = step.junit.map { JUnitFiles.find($0, in: workspace, mounts: setup.runSpec.mounts) } ?? []
                 let tests = environment.testReader.testResults(log: logURL, junitFiles: junit)

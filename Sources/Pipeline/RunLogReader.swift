@@ -1,6 +1,5 @@
 import Core
 import Foundation
-import Store
 
 /// Streams a run's step logs from disk as they grow: reads what is there, then waits for the `LogHub` to
 /// say something changed. No polling; ends when the step (or the run) is over and the file is drained.
@@ -24,7 +23,7 @@ package struct RunLogReader: Sendable {
         let file = home.run(runID).log(step: step)
         while true {
             // Read the state before the file, so output written just before the step ended is not missed.
-            let run = try store.run(id: runID)
+            let run = try store.records.run(id: runID)
             let stepState = run?.logSections.first { $0.name == step }?.state
             let done = !follow || run?.state.isFinished != false || (stepState.map { ![.pending, .running].contains($0) } ?? false)
             offset = try await drain(file, from: offset, emit: emit)
@@ -44,7 +43,7 @@ package struct RunLogReader: Sendable {
         var offset: UInt64 = 0
         var headerWritten = false
         while true {
-            guard let run = try store.run(id: runID) else { return }
+            guard let run = try store.records.run(id: runID) else { return }
             let finished = run.state.isFinished
             let sections = run.logSections
             while position < sections.count {

@@ -2,7 +2,6 @@ import Core
 import Foundation
 import Git
 import Logging
-import Store
 
 /// What became of one ref update handed to the scheduler; one `pushbox:` line in the push output.
 package struct SubmitResult: Codable, Sendable, Equatable {
@@ -101,7 +100,7 @@ package actor Scheduler {
     /// keeps reconciling every `reconcile_every`.
     package func start() async {
         do {
-            let recovered = try store.recoverInterrupted()
+            let recovered = try store.queue.recoverInterrupted()
             if !recovered.requeued.isEmpty { logger.notice("re-queued runs interrupted by a restart: \(recovered.requeued)") }
             if !recovered.failed.isEmpty { logger.warning("runs interrupted twice, now error: \(recovered.failed)") }
             if !recovered.superseded.isEmpty {
@@ -114,7 +113,7 @@ package actor Scheduler {
         // Workspaces a killed daemon left mounted; a foreground `pushbox run` still running keeps its own.
         let store = self.store
         let leftovers = WorkspaceVolume.releaseLeftovers(home: environment.home) { id in
-            (try? store.run(id: id))?.state == .running
+            (try? store.records.run(id: id))?.state == .running
         }
         if !leftovers.released.isEmpty { logger.notice("removed the workspaces interrupted runs left: \(leftovers.released)") }
         for problem in leftovers.problems { logger.error("a workspace an interrupted run left: \(problem)") }
@@ -158,7 +157,7 @@ package actor Scheduler {
     /// ended (once it answers), and fills free slots.
     package func reconcile() async {
         drainSpool()
-        for repo in (try? store.repos()) ?? [] { scan(repo) }
+        for repo in (try? store.repositories.repos()) ?? [] { scan(repo) }
         reportUnreported()
         await retryAfterEngineLoss()
         retryAfterDiskFull()
@@ -172,24 +171,24 @@ package actor Scheduler {
     /// — unless their ref has had a newer run since. The list is read after the engine check, with no
     /// suspension before the runs are queued, so two reconciliations cannot both retry a run.
     package func retryAfterEngineLoss() async {
-        guard await environment.executor.isAvailable(), let waiting = try? store.runsAwaitingEngineRetry() else { return }
-        retryOnce(waiting, source: "engine-retry", why: "the container engine answers again")
+        guard await environment.executor.isAvailable(), let waiting = try? store.queue.runsAwaitingRetry(after: .engineUnavailable) else { return }
+        retryOnce(waiting, source: .engineRetry, why: "the container engine answers again")
     }
 
     /// Runs that ended `error: runner disk full` (their workspace could not be made) go again, once each, when
     /// the runner home has space again (`retrySpace` free) — unless their ref has had a newer run since.
     package func retryAfterDiskFull() {
-        guard WorkspaceVolume.freeBytes(environment.home.root) >= Self.retrySpace, let waiting = try? store.runsAwaitingDiskRetry() else { return }
-        retryOnce(waiting, source: "disk-retry", why: "the runner home has space again")
+        guard WorkspaceVolume.freeBytes(environment.home.root) >= Self.retrySpace, let waiting = try? store.queue.runsAwaitingRetry(after: .runnerDiskFull) else { return }
+        retryOnce(waiting, source: .diskRetry, why: "the runner home has space again")
     }
 
     static let retrySpace: Int64 = 16 << 20
 
-    private func retryOnce(_ ids: [Int64], source: String, why: String) {
+    private func retryOnce(_ ids: [Int64], source: RunSource, why: String) {
         for id in ids {
             do {
-                guard let run = try store.run(id: id),
-                      let latest = try store.latestRun(repoID: run.repoID, ref: run.ref), latest.id == id else { continue }
+                guard let run = try store.records.run(id: id),
+                      let latest = try store.queue.latestRun(repoID: run.repoID, ref: run.ref), latest.id == id else { continue }
                 let retry = try retry(runID: id, source: source)
                 logger.notice("\(why): run queued once more", metadata: ["run": "\(retry.id)", "retry_of": "\(id)"])
             } catch {
@@ -203,9 +202,9 @@ package actor Scheduler {
     /// Queues runs for the ref updates of one push to the repository at `repoPath`.
     /// `pushedAt` is when a spooled push happened: such a push is deduplicated against what the daemon
     /// already has (see `submit(repo:update:source:pushedAt:)`).
-    package func submit(repoPath: String, updates: [RefUpdate], source: String, pushedAt: Date? = nil) throws -> [SubmitResult] {
+    package func submit(repoPath: String, updates: [RefUpdate], source: RunSource, pushedAt: Date? = nil) throws -> [SubmitResult] {
         let path = URL(fileURLWithPath: repoPath).standardizedFileURL.path
-        guard let repo = try store.repo(path: path) ?? store.repo(path: repoPath) else {
+        guard let repo = try store.repositories.repo(path: path) ?? store.repositories.repo(path: repoPath) else {
             throw StoreError("\(repoPath) is not registered with pushbox (run `pushbox repo add \(repoPath)`)")
         }
         var results: [SubmitResult] = []
@@ -216,15 +215,15 @@ package actor Scheduler {
         return results
     }
 
-    private func submit(repo: Repo, update: RefUpdate, source: String, pushedAt: Date?) throws -> SubmitResult {
+    private func submit(repo: Repo, update: RefUpdate, source: RunSource, pushedAt: Date?) throws -> SubmitResult {
         var result = SubmitResult(ref: update.ref, sha: update.newSHA, status: .queued, superseded: [])
         if update.isDeletion {
-            try store.recordPush(repo: repo, update: update, source: source)
+            try store.queue.recordPush(repo: repo, update: update, source: source)
             result.status = .deleted
             return result
         }
         if let reason = skipReason(repo: repo, update: update) {
-            try store.recordPush(repo: repo, update: update, source: source)
+            try store.queue.recordPush(repo: repo, update: update, source: source)
             result.status = .skipped
             result.message = reason
             return result
@@ -239,12 +238,12 @@ package actor Scheduler {
         // The scan can see a moved ref before its hook reaches the daemon (and queues only commits the
         // repository never had a run of): a hook or spooled push of the commit the scan just queued for this
         // ref is that same push.
-        if source == "hook" || pushedAt != nil, let latest = try store.latestRun(repoID: repo.id, ref: update.ref),
-           latest.sha == update.newSHA, latest.source == "scan" {
-            try store.recordPush(repo: repo, update: update, source: source)
+        if source == .hook || pushedAt != nil, let latest = try store.queue.latestRun(repoID: repo.id, ref: update.ref),
+           latest.sha == update.newSHA, latest.source == .scan {
+            try store.queue.recordPush(repo: repo, update: update, source: source)
             result.runID = latest.id
             result.message = "already has run \(latest.id) (found by the scan)"
-            if source == "hook" {
+            if source == .hook {
                 // The pusher sees the run their push has, whichever of the two saw it first.
                 result.status = .queued
                 result.url = "\(environment.config.url)/runs/\(latest.id)"
@@ -258,8 +257,8 @@ package actor Scheduler {
             // A spooled push may already be known: the scan can queue its head before the spool is drained,
             // and a hook whose request got no answer spools a push the daemon may have recorded. A run of
             // this commit pushed after the ref's previous push of another commit is the one.
-            if let existing = try store.runOfPush(repoID: repo.id, ref: update.ref, sha: update.newSHA, pushedAt: pushedAt) {
-                try store.recordPush(repo: repo, update: update, source: source)
+            if let existing = try store.queue.runOfPush(repoID: repo.id, ref: update.ref, sha: update.newSHA, pushedAt: pushedAt) {
+                try store.queue.recordPush(repo: repo, update: update, source: source)
                 result.status = .skipped
                 result.runID = existing
                 result.message = "already has run \(existing)"
@@ -267,8 +266,8 @@ package actor Scheduler {
             }
             // A later push of the ref reached the daemon first: this one is superseded by it, as a queued
             // run would have been, and says so in its note.
-            if let later = try store.firstRunPushed(repoID: repo.id, ref: update.ref, otherThan: update.newSHA, after: pushedAt) {
-                let run = try store.recordSuperseded(repo: repo, update: update, source: source, pushedAt: pushedAt, supersededBy: later)
+            if let later = try store.queue.firstRunPushed(repoID: repo.id, ref: update.ref, otherThan: update.newSHA, after: pushedAt) {
+                let run = try store.queue.recordSuperseded(repo: repo, update: update, source: source, pushedAt: pushedAt, supersededBy: later)
                 result.status = .superseded
                 result.runID = run.id
                 result.message = RunState.supersededMessage(by: later)
@@ -276,7 +275,7 @@ package actor Scheduler {
                 return result
             }
         }
-        let enqueued = try store.enqueue(repo: repo, update: update, source: source, pushedAt: pushedAt)
+        let enqueued = try store.queue.enqueue(repo: repo, update: update, source: source, pushedAt: pushedAt)
         result.runID = enqueued.run.id
         result.url = "\(environment.config.url)/runs/\(enqueued.run.id)"
         result.superseded = (enqueued.superseded + enqueued.supersededRunning).sorted()
@@ -295,8 +294,8 @@ package actor Scheduler {
     /// The newest passing autofix of an earlier run of `ref` whose branch still exists (a user who merged
     /// or deleted it is not told again).
     private func autofixHint(repo: Repo, ref: String) -> SubmitResult.AutofixHint? {
-        guard let run = try? store.latestAutofixed(repoID: repo.id, ref: ref), let line = run.autofix,
-              let branch = line.split(separator: " ").dropFirst().first.map(String.init), branch.hasPrefix("autofix/"),
+        guard let run = try? store.records.latestAutofixed(repoID: repo.id, ref: ref),
+              let branch = run.autofixOutcome?.branch, branch.hasPrefix("autofix/"),
               let git = try? Repository.open(at: URL(fileURLWithPath: repo.path)),
               (try? git.resolve("refs/heads/\(branch)")) != nil else { return nil }
         return SubmitResult.AutofixHint(branch: branch, runID: run.id, sha: run.sha)
@@ -318,8 +317,8 @@ package actor Scheduler {
 
     /// Runs that ended without being started (superseded, canceled while queued) get their note too.
     private func reportFinished(_ runIDs: [Int64], repo: Repo) {
-        let runStore = store
-        let runs = runIDs.compactMap { try? runStore.run(id: $0) }
+        let records = store.records
+        let runs = runIDs.compactMap { try? records.run(id: $0) }
         guard !runs.isEmpty else { return }
         let reporters = environment.reporters
         let hub = environment.hub
@@ -327,7 +326,7 @@ package actor Scheduler {
             for run in runs {
                 await hub.runFinished(runID: run.id)
                 for reporter in reporters { await reporter.runFinished(run, repoPath: repo.path) }
-                try? runStore.markReported(runID: run.id)
+                try? records.markReported(runID: run.id)
             }
         }
     }
@@ -336,11 +335,11 @@ package actor Scheduler {
     private func reportFinished(_ runIDs: [Int64]) {
         var byRepo: [Int64: [Int64]] = [:]
         for id in runIDs {
-            if let run = try? store.run(id: id) { byRepo[run.repoID, default: []].append(id) }
+            if let run = try? store.records.run(id: id) { byRepo[run.repoID, default: []].append(id) }
         }
         for (repoID, ids) in byRepo {
-            guard let repo = try? store.repo(id: repoID) else {
-                ids.forEach { try? store.markReported(runID: $0) }
+            guard let repo = try? store.repositories.repo(id: repoID) else {
+                ids.forEach { try? store.records.markReported(runID: $0) }
                 continue
             }
             reportFinished(ids, repo: repo)
@@ -351,7 +350,7 @@ package actor Scheduler {
     /// end and reporting it) are reported now. Runs that ended in the last 5 s are left to their own path (the
     /// task that reports a superseded run, the run's own driver).
     private func reportUnreported() {
-        guard let ids = try? store.unreportedFinishedRuns(before: Date().addingTimeInterval(-5)), !ids.isEmpty else { return }
+        guard let ids = try? store.records.unreportedFinishedRuns(before: Date().addingTimeInterval(-5)), !ids.isEmpty else { return }
         let unreported = ids.filter { active[$0] == nil }
         guard !unreported.isEmpty else { return }
         logger.notice("reporting runs whose end was not reported before a crash", metadata: ["runs": "\(unreported)"])
@@ -367,7 +366,7 @@ package actor Scheduler {
         guard !stopping, active.count < concurrency else { return }
         let queued: [Run]
         do {
-            queued = try store.queuedRuns()
+            queued = try store.queue.queuedRuns()
         } catch {
             logger.error("cannot read the queue: \(error)")
             return
@@ -375,7 +374,7 @@ package actor Scheduler {
         var busy = Set(active.values.map(\.key))
         for run in queued where active.count < concurrency && !busy.contains(key(run)) {
             do {
-                guard try store.claim(runID: run.id) else { continue }
+                guard try store.queue.claim(runID: run.id) else { continue }
             } catch {
                 logger.error("cannot start run \(run.id): \(error)")
                 continue
@@ -409,19 +408,19 @@ package actor Scheduler {
 
     package func cancel(runID: Int64) throws -> CancelOutcome {
         if stopTask(of: runID, reason: .user) { return .stopping }
-        guard let run = try store.run(id: runID) else { return .notFound }
+        guard let run = try store.records.run(id: runID) else { return .notFound }
         guard !run.state.isFinished else { return .alreadyFinished }
-        try store.finish(runID: runID, state: .canceled, message: "canceled before it started")
-        if let repo = try store.repo(id: run.repoID) { reportFinished([runID], repo: repo) }
+        try store.records.finish(runID: runID, state: .canceled, message: "canceled before it started")
+        if let repo = try store.repositories.repo(id: run.repoID) { reportFinished([runID], repo: repo) }
         return .canceled
     }
 
     /// Queues a new run of the same commit and ref.
-    package func retry(runID: Int64, source: String = "retry") throws -> Run {
-        guard let run = try store.run(id: runID) else { throw StoreError("no run \(runID)") }
-        guard let repo = try store.repo(id: run.repoID) else { throw StoreError("repository of run \(runID) is no longer registered") }
+    package func retry(runID: Int64, source: RunSource = .retry) throws -> Run {
+        guard let run = try store.records.run(id: runID) else { throw StoreError("no run \(runID)") }
+        guard let repo = try store.repositories.repo(id: run.repoID) else { throw StoreError("repository of run \(runID) is no longer registered") }
         let update = RefUpdate(oldSHA: run.oldSHA ?? RefUpdate.zeroSHA, newSHA: run.sha, ref: run.ref)
-        let enqueued = try store.enqueue(repo: repo, update: update, source: source, retryOf: runID)
+        let enqueued = try store.queue.enqueue(repo: repo, update: update, source: source, retryOf: runID)
         pump()
         return enqueued.run
     }
@@ -434,7 +433,7 @@ package actor Scheduler {
             switch event {
             case let .success(event):
                 do {
-                    let results = try submit(repoPath: event.repoPath, updates: event.updates, source: "spool",
+                    let results = try submit(repoPath: event.repoPath, updates: event.updates, source: .spool,
                                              pushedAt: event.receivedAt)
                     logger.notice("drained spooled push", metadata: ["file": "\(file.lastPathComponent)", "runs": "\(results.compactMap(\.runID))"])
                     spool.remove(file)
@@ -461,22 +460,22 @@ package actor Scheduler {
             logger.warning("cannot scan \(repo.path): \(error)")
             return
         }
-        guard let known = try? store.knownHeads(repoID: repo.id) else { return }
+        guard let known = try? store.queue.knownHeads(repoID: repo.id) else { return }
         var seen: [String: String] = [:]
         for head in heads where known[head.name] != head.target.hex {
             if head.name.hasPrefix("refs/heads/autofix/") { seen[head.name] = head.target.hex; continue }
             let update = RefUpdate(oldSHA: known[head.name] ?? RefUpdate.zeroSHA, newSHA: head.target.hex, ref: head.name)
             do {
-                if try store.hasRun(repoID: repo.id, sha: head.target.hex) {
+                if try store.queue.hasRun(repoID: repo.id, sha: head.target.hex) {
                     seen[head.name] = head.target.hex
                 } else {
-                    let result = try submit(repo: repo, update: update, source: "scan", pushedAt: nil)
+                    let result = try submit(repo: repo, update: update, source: .scan, pushedAt: nil)
                     logger.notice("scan found an unseen head", metadata: ["repo": "\(repo.name)", "ref": "\(head.name)", "status": "\(result.status.rawValue)"])
                 }
             } catch {
                 logger.error("cannot queue \(head.name) of \(repo.name): \(error)")
             }
         }
-        try? store.rememberHeads(repoID: repo.id, seen)
+        try? store.queue.rememberHeads(repoID: repo.id, seen)
     }
 }

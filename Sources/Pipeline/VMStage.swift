@@ -2,7 +2,6 @@ import Core
 import Foundation
 import Git
 import Logging
-import Store
 
 /// Stage 4 of a run: each `.pushbox.yml` `vms:` entry runs a pristine export of the tree (the pushed
 /// commit after its container steps passed, or the passing autofix commit) in a fresh guest from the
@@ -95,7 +94,7 @@ extension RunDriver {
         let store = environment.store, hub = environment.hub
         func record(_ result: VMResult) async {
             if result.state != .running { try? FileManager.default.removeItem(at: Self.vmDirectory(files, planned).appendingPathComponent("tree")) }
-            do { try store.updateVM(runID: run.id, result) } catch { logger.error("cannot record the VM result: \(error)") }
+            do { try store.records.updateVM(runID: run.id, result) } catch { logger.error("cannot record the VM result: \(error)") }
             await hub.changed(runID: run.id)
         }
         result.state = .running
@@ -214,7 +213,7 @@ package enum VMScratch {
         for id in ids {
             let vms = runs.appendingPathComponent(id).appendingPathComponent("vms")
             guard let runID = Int64(id), let profiles = try? fm.contentsOfDirectory(atPath: vms.path) else { continue }
-            if let run = try? store.run(id: runID), run.state == .running { continue }
+            if let run = try? store.records.run(id: runID), run.state == .running { continue }
             for profile in profiles {
                 for scratch in ["work", "tree"] {
                     let directory = vms.appendingPathComponent(profile).appendingPathComponent(scratch)

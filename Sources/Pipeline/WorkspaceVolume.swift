@@ -22,11 +22,11 @@ package struct WorkspaceVolume: Sendable {
         do {
             try FileManager.default.createDirectory(at: mountPoint, withIntermediateDirectories: true)
             let fd = open(image.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw VolumeError("cannot create \(image.path): \(String(cString: strerror(errno)))") }
+            guard fd >= 0 else { throw VolumeError(errno: errno, "cannot create \(image.path)") }
             let sized = ftruncate(fd, off_t(bytes))
             let sizeError = errno
             close(fd)
-            guard sized == 0 else { throw VolumeError("cannot size \(image.path): \(String(cString: strerror(sizeError)))") }
+            guard sized == 0 else { throw VolumeError(errno: sizeError, "cannot size \(image.path)") }
             try Self.tool(["mkfs.ext4"], ["-q", "-F", "-m", "0", "-O", "^has_journal", "-L", "pushbox-ws",
                                           "-E", "lazy_itable_init=1,root_owner=1000:1000", image.path])
             try Self.tool(["mount"], ["-t", "ext4", "-o", "loop,nosuid,nodev,noatime,discard,noinit_itable", image.path, mountPoint.path])
@@ -166,13 +166,24 @@ package struct WorkspaceVolume: Sendable {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             let text = String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw VolumeError("\(names[0]) failed (exit \(process.terminationStatus)): \(text)")
+            // The tools say why only in words: this is the one place their words are read.
+            throw VolumeError("\(names[0]) failed (exit \(process.terminationStatus)): \(text)",
+                              outOfSpace: text.contains(String(cString: strerror(ENOSPC))))
         }
     }
 }
 
 package struct VolumeError: Error, CustomStringConvertible, Equatable {
     package var message: String
-    package init(_ message: String) { self.message = message }
+    /// The runner's disk had no room for the volume (`ENOSPC`).
+    package var outOfSpace: Bool
+    package init(_ message: String, outOfSpace: Bool = false) {
+        self.message = message
+        self.outOfSpace = outOfSpace
+    }
+    /// A failed system call: its `strerror` text follows `message`.
+    package init(errno code: Int32, _ message: String) {
+        self.init("\(message): \(String(cString: strerror(code)))", outOfSpace: code == ENOSPC)
+    }
     package var description: String { message }
 }

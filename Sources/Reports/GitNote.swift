@@ -70,7 +70,7 @@ package actor GitNoteReporter: RunReporter {
             do {
                 try write(run, repoPath: repoPath)
                 return
-            } catch let error as GitError where error.isConflict || error.code == -14 /* GIT_ELOCKED */ {
+            } catch let error as GitError where error.isConflict {
                 logger.debug("notes ref busy, retrying (\(attempt))")
                 try? await Task.sleep(for: .milliseconds(50 * attempt))
             } catch {

@@ -1,7 +1,6 @@
 import Core
 import Foundation
 import Prometheus
-import Store
 
 /// The daemon's Prometheus metrics (`GET /metrics`, text format, swift-prometheus). Counters and histograms
 /// are fed as runs finish (this is a `RunReporter`) and as report deliveries are tried; the gauges (queue,
@@ -62,7 +61,7 @@ package final class PushboxMetrics: RunReporter {
                                  labels: [("state", vm.state.rawValue)]).increment()
             if let boot = vm.bootSeconds { vmBoot.record(.milliseconds(Int64(boot * 1000))) }
         }
-        if let attempts = try? store.fixAttempts(runID: run.id), !attempts.isEmpty {
+        if let attempts = try? store.records.fixAttempts(runID: run.id), !attempts.isEmpty {
             autofixAttempts.increment(by: Int64(attempts.count))
             autofixCost.increment(by: attempts.reduce(0) { $0 + $1.costUSD })
         }
@@ -76,7 +75,7 @@ package final class PushboxMetrics: RunReporter {
 
     /// The text exposition, with the gauges read from the store now.
     package func exposition() -> String {
-        if let counts = try? store.counts() {
+        if let counts = try? store.records.counts() {
             queued.set(Double(counts[.queued] ?? 0))
             running.set(Double(counts[.running] ?? 0))
         }

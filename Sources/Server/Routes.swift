@@ -2,7 +2,6 @@ import Core
 import Foundation
 import Hummingbird
 import Pipeline
-import Store
 
 /// Builds the HTTP API and pages. `trusted` routers serve the daemon's unix socket, which only users
 /// allowed by the socket's file mode can reach; the TCP router requires the bearer token for POSTs.
@@ -31,57 +30,57 @@ package enum Routes {
         }
 
         router.get("/api/v1/status") { _, _ in
-            let queued = (try? context.store.queuedRuns().count) ?? 0
+            let queued = (try? context.store.queue.queuedRuns().count) ?? 0
             let status = DaemonStatus(version: context.version, pid: getpid(), home: context.home.root.path,
                                       running: await context.scheduler.runningCount, queued: queued, url: context.config.url)
             return try json(status)
         }
 
         router.get("/api/v1/repos") { _, _ in
-            try json(["repos": try context.store.repos()])
+            try json(["repos": try context.store.repositories.repos()])
         }
 
         router.get("/api/v1/runs") { request, _ in
             let limit = request.uri.queryParameters.get("limit", as: Int.self).map { min(max($0, 1), 1000) } ?? 50
             var repoID: Int64?
             if let name = request.uri.queryParameters.get("repo") {
-                guard let repo = try context.store.repo(named: name) else { return failure(.notFound, "no repository named \(name)") }
+                guard let repo = try context.store.repositories.repo(named: name) else { return failure(.notFound, "no repository named \(name)") }
                 repoID = repo.id
             }
-            return try json(RunList(runs: try context.store.runs(limit: limit, repoID: repoID)))
+            return try json(RunList(runs: try context.store.records.runs(limit: limit, repoID: repoID)))
         }
 
         router.get("/api/v1/flaky") { request, _ in
             var repoID: Int64?
             if let name = request.uri.queryParameters.get("repo") {
-                guard let repo = try context.store.repo(named: name) else { return failure(.notFound, "no repository named \(name)") }
+                guard let repo = try context.store.repositories.repo(named: name) else { return failure(.notFound, "no repository named \(name)") }
                 repoID = repo.id
             }
-            return try json(["flaky": try context.store.flakyTests(repoID: repoID)])
+            return try json(["flaky": try context.store.records.flakyTests(repoID: repoID)])
         }
 
         router.get("/api/v1/runs/:id") { _, ctx in
             guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
-            guard let run = try context.store.run(id: id) else { return failure(.notFound, "no run \(id)") }
+            guard let run = try context.store.records.run(id: id) else { return failure(.notFound, "no run \(id)") }
             return try json(run)
         }
 
         router.get("/api/v1/runs/:id/attempts") { _, ctx in
             guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
-            guard try context.store.run(id: id) != nil else { return failure(.notFound, "no run \(id)") }
-            return try json(AttemptList(attempts: try context.store.fixAttempts(runID: id)))
+            guard try context.store.records.run(id: id) != nil else { return failure(.notFound, "no run \(id)") }
+            return try json(AttemptList(attempts: try context.store.records.fixAttempts(runID: id)))
         }
 
         router.get("/api/v1/runs/:id/artifacts") { _, ctx in
             guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
-            guard let run = try context.store.run(id: id) else { return failure(.notFound, "no run \(id)") }
+            guard let run = try context.store.records.run(id: id) else { return failure(.notFound, "no run \(id)") }
             return try json(ArtifactList(run: run))
         }
 
         // One artifact: the path must be one the run recorded (nothing else under runs/<id>/ is reachable).
         router.get("/api/v1/runs/:id/artifacts/**") { _, ctx in
             guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
-            guard let run = try context.store.run(id: id) else { return failure(.notFound, "no run \(id)") }
+            guard let run = try context.store.records.run(id: id) else { return failure(.notFound, "no run \(id)") }
             let path = ctx.parameters.getCatchAll().map { String($0).removingPercentEncoding ?? String($0) }.joined(separator: "/")
             guard let artifact = run.artifacts.first(where: { $0.path == path }) else {
                 return failure(.notFound, "run \(id) has no artifact \(path)")
@@ -105,7 +104,7 @@ package enum Routes {
 
         router.get("/api/v1/runs/:id/log") { request, ctx in
             guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
-            guard try context.store.run(id: id) != nil else { return failure(.notFound, "no run \(id)") }
+            guard try context.store.records.run(id: id) != nil else { return failure(.notFound, "no run \(id)") }
             let follow = request.uri.queryParameters.get("follow").map { $0 == "1" || $0 == "true" } ?? false
             return Response(status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-cache"],
                             body: ResponseBody { writer in
@@ -121,7 +120,7 @@ package enum Routes {
             guard let step = ctx.parameters.get("step"), PipelineParser.isStepName(step) else {
                 return failure(.badRequest, "not a step name")
             }
-            guard let run = try context.store.run(id: id) else { return failure(.notFound, "no run \(id)") }
+            guard let run = try context.store.records.run(id: id) else { return failure(.notFound, "no run \(id)") }
             guard run.logSections.contains(where: { $0.name == step }) else { return failure(.notFound, "run \(id) has no step \(step)") }
             let follow = request.uri.queryParameters.get("follow").map { $0 == "1" || $0 == "true" } ?? false
             let from = request.uri.queryParameters.get("from", as: UInt64.self) ?? 0
@@ -136,7 +135,7 @@ package enum Routes {
                                         let events = encoder.feed(data)
                                         if !events.isEmpty { try await writer.write(ByteBuffer(string: events)) }
                                     }
-                                    let state = (try? store.run(id: id))?.logSections.first { $0.name == step }?.state.rawValue ?? "unknown"
+                                    let state = (try? store.records.run(id: id))?.logSections.first { $0.name == step }?.state.rawValue ?? "unknown"
                                     try await writer.write(ByteBuffer(string: encoder.finish(state: state)))
                                     try await writer.finish(nil)
                                 })
@@ -165,14 +164,14 @@ package enum Routes {
         router.post("/api/v1/runs/:id/retry") { request, ctx in
             if let denied = authorize(request, context, trusted: trusted) { return denied }
             guard let id = ctx.parameters.get("id", as: Int64.self) else { return failure(.badRequest, "run id must be a number") }
-            guard try context.store.run(id: id) != nil else { return failure(.notFound, "no run \(id)") }
+            guard try context.store.records.run(id: id) != nil else { return failure(.notFound, "no run \(id)") }
             let run = try await context.scheduler.retry(runID: id)
             return try json(ActionResponse(runID: id, outcome: "queued", newRunID: run.id))
         }
 
         router.post("/api/v1/hooks/post-receive") { request, _ in
             // The runner's token, or the pushed repository's own hook token (`pushbox repo token NAME`).
-            let hookRepo = bearer(request).flatMap { try? context.store.repo(hookToken: $0) }
+            let hookRepo = bearer(request).flatMap { try? context.store.repositories.repo(hookToken: $0) }
             if hookRepo == nil, let denied = authorize(request, context, trusted: trusted) { return denied }
             let body = try await request.body.collect(upTo: maxBodyBytes)
             let payload: PostReceiveRequest
@@ -189,7 +188,7 @@ package enum Routes {
             }
             guard payload.updates.count <= 10_000 else { return failure(.contentTooLarge, "at most 10000 ref updates per request") }
             do {
-                let results = try await context.scheduler.submit(repoPath: payload.repoPath, updates: payload.updates, source: "hook")
+                let results = try await context.scheduler.submit(repoPath: payload.repoPath, updates: payload.updates, source: .hook)
                 return try json(PostReceiveResponse(results: results))
             } catch let error as StoreError {
                 return failure(.notFound, error.message)
@@ -197,16 +196,16 @@ package enum Routes {
         }
 
         router.get("/") { _, _ in
-            html(Pages.index(runs: (try? context.store.runs(limit: 100)) ?? [], repos: (try? context.store.repos()) ?? [],
-                             flaky: (try? context.store.flakyTests()) ?? []))
+            html(Pages.index(runs: (try? context.store.records.runs(limit: 100)) ?? [], repos: (try? context.store.repositories.repos()) ?? [],
+                             flaky: (try? context.store.records.flakyTests()) ?? []))
         }
 
         router.get("/runs/:id") { _, ctx in
-            guard let id = ctx.parameters.get("id", as: Int64.self), let run = try context.store.run(id: id) else {
+            guard let id = ctx.parameters.get("id", as: Int64.self), let run = try context.store.records.run(id: id) else {
                 return Response(status: .notFound, headers: [.contentType: "text/plain"], body: .init(byteBuffer: ByteBuffer(string: "no such run\n")))
             }
-            return html(Pages.run(run, home: context.home, attempts: (try? context.store.fixAttempts(runID: run.id)) ?? [],
-                                  deliveries: (try? context.store.deliveries(runID: run.id)) ?? []))
+            return html(Pages.run(run, home: context.home, attempts: (try? context.store.records.fixAttempts(runID: run.id)) ?? [],
+                                  deliveries: (try? context.store.deliveries.deliveries(runID: run.id)) ?? []))
         }
 
         return router

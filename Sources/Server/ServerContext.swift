@@ -1,7 +1,6 @@
 import Core
 import Foundation
 import Pipeline
-import Store
 
 /// What the HTTP handlers work with; built once by the composition root.
 package struct ServerContext: Sendable {

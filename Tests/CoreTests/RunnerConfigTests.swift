@@ -14,7 +14,7 @@ struct RunnerConfigTests {
         #expect(config.engine == "auto")
         #expect(config.logCap == 100 * 1024 * 1024)
         #expect(config.reconcileEvery == .seconds(60))
-        #expect(config.autofix.backend == "anthropic")
+        #expect(config.autofix.backend == .anthropic)
         #expect(config.autofix.model == "claude-sonnet-5-5")
         #expect(config.autofix.apiKeyEnv == "ANTHROPIC_API_KEY")
         #expect(config.autofix.maxAttempts == 3)
@@ -84,7 +84,7 @@ struct RunnerConfigTests {
         #expect(config.engine == "unix:///run/podman/podman.sock")
         #expect(config.logCap == 10 << 20)
         #expect(config.reconcileEvery == .seconds(300))
-        #expect(config.autofix.backend == "claude-code")
+        #expect(config.autofix.backend == .claudeCode)
         #expect(config.autofix.model == "claude-x")
         #expect(config.autofix.apiKeyEnv == "MY_KEY")
         #expect(config.autofix.maxAttempts == 5)
@@ -260,7 +260,7 @@ struct RunnerConfigAutofixTests {
               wall_time: 90s
               prices: {claude-test: {input: 1.5, output: 7}}
             """, file: "pushbox.yml")
-        #expect(config.autofix.backend == "command")
+        #expect(config.autofix.backend == .command)
         #expect(config.autofix.command == "./fix.sh")
         #expect(config.autofix.baseURL == "http://127.0.0.1:9")
         #expect(config.autofix.wallTimePerAttempt == .seconds(90))

@@ -312,7 +312,7 @@ struct CoreLoopTests {
         let run = try pushbox.waitForRun(1)
         #expect(run.state == .passed)
         #expect(run.sha == sha)
-        #expect(run.source == "spool")
+        #expect(run.source == .spool)
         let left = try FileManager.default.contentsOfDirectory(atPath: pushbox.home.appendingPathComponent("spool").path)
         #expect(left.isEmpty)
         #expect(try pushbox.note(repo, sha)?.hasPrefix("pushbox: passed") == true)
@@ -333,7 +333,7 @@ struct CoreLoopTests {
         try FileManager.default.createDirectory(at: spool, withIntermediateDirectories: true)
         try pushbox.startDaemon()
         let run = try pushbox.waitForRun(1)
-        #expect(run.source == "scan" && run.sha == sha)
+        #expect(run.source == .scan && run.sha == sha)
         for name in try FileManager.default.contentsOfDirectory(atPath: aside.path) {
             try FileManager.default.moveItem(at: aside.appendingPathComponent(name), to: spool.appendingPathComponent(name))
         }
@@ -371,7 +371,7 @@ struct CoreLoopTests {
         unlink(socket)
         try pushbox.startDaemon()
         let run = try pushbox.waitForRun(1)
-        #expect(run.state == .passed && run.sha == sha && run.source == "spool")
+        #expect(run.state == .passed && run.sha == sha && run.source == .spool)
         #expect(try pushbox.runs().count == 1)
     }
 
@@ -419,7 +419,7 @@ struct CoreLoopTests {
         #expect(runs.filter { $0.sha == first }.map(\.id) == [firstID], "the recorded push ran once")
         #expect(runs.first { $0.id == laterID }?.sha == later)
         let superseded = try #require(runs.first { $0.sha == overtaken })
-        #expect(superseded.state == .canceled && superseded.supersededBy == laterID && superseded.source == "spool")
+        #expect(superseded.state == .canceled && superseded.supersededBy == laterID && superseded.source == .spool)
         #expect(superseded.message == "superseded by run \(laterID)")
         let noteDeadline = ContinuousClock.now + .seconds(30)
         while try pushbox.note(repo, overtaken) == nil, ContinuousClock.now < noteDeadline { Thread.sleep(forTimeInterval: 0.3) }
@@ -447,7 +447,7 @@ struct CoreLoopTests {
         #expect(try repo.push().status == 0)
         try pushbox.startDaemon()
         let run = try pushbox.waitForRun(1)
-        #expect(run.sha == sha && run.source == "scan" && run.state == .passed)
+        #expect(run.sha == sha && run.source == .scan && run.state == .passed)
     }
 
     @Test("the daemon killed mid-run: after a restart the run completes and nothing is lost")

@@ -81,7 +81,7 @@ struct DiskFullTests {
             #expect(failed.message?.hasPrefix("runner disk full: ") == true, "\(failed.message ?? "")")
         }
         if !errors.isEmpty {
-            #expect(later?.source == "disk-retry" && errors.map(\.id).contains(later?.retryOf ?? -1), "the run that could not start was retried once")
+            #expect(later?.source == .diskRetry && errors.map(\.id).contains(later?.retryOf ?? -1), "the run that could not start was retried once")
         }
         #expect(try Self.integrity(pushbox.home) == "ok")
         #expect(try pushbox.runs().count >= 3)
@@ -118,7 +118,7 @@ struct DiskFullTests {
             if retry != nil { break }
             Thread.sleep(forTimeInterval: 0.5)
         }
-        #expect(retry?.state == .passed && retry?.source == "disk-retry" && retry?.sha == sha)
+        #expect(retry?.state == .passed && retry?.source == .diskRetry && retry?.sha == sha)
         Thread.sleep(forTimeInterval: 2.5)
         #expect(try pushbox.runs().count == 2, "retried once")
         #expect(try pushbox.note(repo, sha)?.hasPrefix("pushbox: passed") == true)

@@ -36,7 +36,7 @@ struct EngineLossTests {
             Thread.sleep(forTimeInterval: 0.5)
         }
         let again = try #require(retry, "\(pushbox.daemonOutput().suffix(3000))")
-        #expect(again.source == "engine-retry")
+        #expect(again.source == .engineRetry)
         #expect(again.state == .passed, "\(pushbox.log(run: again.id, step: "slow"))")
         #expect(again.sha == sha)
         #expect(try pushbox.note(repo, sha)?.hasPrefix("pushbox: passed") == true, "the retry's note is the latest")

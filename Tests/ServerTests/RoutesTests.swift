@@ -29,7 +29,7 @@ struct RoutesTests {
             let home = RunnerHome(root: directory.url("home"))
             try FileManager.default.createDirectory(at: home.root, withIntermediateDirectories: true)
             let store = try RunStore(path: home.database.path)
-            _ = try store.addRepo(name: "app", path: repo.bare.path)
+            _ = try store.repositories.addRepo(name: "app", path: repo.bare.path)
             var config = RunnerConfig()
             config.url = "http://127.0.0.1:7070"
             let hub = LogHub()
@@ -111,7 +111,7 @@ struct RoutesTests {
                 #expect(String(buffer: response.body).contains("==> run 1: passed"))
             }
         }
-        #expect(try world.context.store.runs().count == 1)
+        #expect(try world.context.store.records.runs().count == 1)
     }
 
     @Test func aPushThroughTheSocketRunsAndIsListed() async throws {
@@ -180,7 +180,7 @@ struct RoutesTests {
         defer { world.directory.remove() }
         let sha = try world.pushPipeline("steps:\n  - {name: hello, run: \"echo hello\"}\n")
         await world.context.scheduler.reconcile()
-        #expect(try world.context.store.runs(limit: 10).map(\.source) == ["scan"])
+        #expect(try world.context.store.records.runs(limit: 10).map(\.source) == [RunSource.scan])
         try await world.app(trusted: true).test(.router) { client in
             try await client.execute(uri: "/api/v1/hooks/post-receive", method: .post,
                                      body: body([(RefUpdate.zeroSHA, sha, "refs/heads/main")], repo: world.repo.bare.path)) { response in
@@ -192,7 +192,7 @@ struct RoutesTests {
                 #expect(String(buffer: response.body).contains("==> run 1: passed"))
             }
         }
-        #expect(try world.context.store.runs(limit: 10).map(\.id) == [1], "one run for one push")
+        #expect(try world.context.store.records.runs(limit: 10).map(\.id) == [1], "one run for one push")
     }
 
     @Test("attempts and VM entries: the attempts endpoint, the run page, a VM entry's log")
@@ -200,14 +200,14 @@ struct RoutesTests {
         let world = try await World()
         defer { world.directory.remove() }
         let store = world.context.store
-        let app = try #require(try store.repo(named: "app"))
-        let run = try store.enqueue(repo: app, update: RefUpdate(oldSHA: RefUpdate.zeroSHA, newSHA: String(repeating: "a", count: 40),
-                                                                  ref: "refs/heads/main"), source: "hook").run
-        try store.setFixAttempts(runID: run.id, [
+        let app = try #require(try store.repositories.repo(named: "app"))
+        let run = try store.queue.enqueue(repo: app, update: RefUpdate(oldSHA: RefUpdate.zeroSHA, newSHA: String(repeating: "a", count: 40),
+                                                                  ref: "refs/heads/main"), source: .hook).run
+        try store.records.setFixAttempts(runID: run.id, [
             FixAttemptSummary(attempt: 1, backend: "anthropic", model: "claude-sonnet-5-5", stop: "end_turn", passed: false,
                               verification: "step test failed (exit 2)", diff: "-a <b>\n+c", costUSD: 0.02, turns: 3, toolCalls: 4),
         ])
-        try store.setVMs(runID: run.id, tree: .pushed, [VMResult(position: 0, profile: "linux-x86_64", command: "make test", state: .passed)])
+        try store.records.setVMs(runID: run.id, tree: .pushed, [VMResult(position: 0, profile: "linux-x86_64", command: "make test", state: .passed)])
         let logs = world.context.home.run(run.id).logs
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         try Data("guest says hi\n".utf8).write(to: logs.appendingPathComponent("vm-linux-x86_64.log"))
@@ -255,11 +255,11 @@ struct RoutesTests {
         let world = try await World()
         defer { world.directory.remove() }
         let store = world.context.store
-        let app = try #require(try store.repo(named: "app"))
-        let other = try store.addRepo(name: "other", path: world.directory.url("other.git").path)
-        let appToken = try store.hookToken(repoID: app.id), otherToken = try store.hookToken(repoID: other.id)
+        let app = try #require(try store.repositories.repo(named: "app"))
+        let other = try store.repositories.addRepo(name: "other", path: world.directory.url("other.git").path)
+        let appToken = try store.repositories.hookToken(repoID: app.id), otherToken = try store.repositories.hookToken(repoID: other.id)
         #expect(appToken.count == 64 && appToken != otherToken && appToken != world.context.token)
-        #expect(try store.hookToken(repoID: app.id) == appToken, "stable")
+        #expect(try store.repositories.hookToken(repoID: app.id) == appToken, "stable")
         let sha = try world.pushPipeline("steps: [true]\n")
         let body = body([(RefUpdate.zeroSHA, sha, "refs/heads/main")], repo: app.path)
         try await world.app(trusted: false).test(.router) { client in
