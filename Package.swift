@@ -38,7 +38,7 @@ let package = Package(
             .product(name: "GRDB", package: "GRDB.swift"),
         ], swiftSettings: swiftSettings),
         .target(name: "Executors", dependencies: [
-            "Core", "HTTP",
+            "Core", "HTTP", "Workspace",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "Agent", dependencies: [
@@ -56,18 +56,23 @@ let package = Package(
             "Core", "Git", "HTTP", "COpenSSL",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
+        // What touches the host's file systems: workspace volumes and files, caches, artifacts, JUnit files,
+        // and the one posix_spawn helper (Executors' children use it too).
+        .target(name: "Workspace", dependencies: ["Core"], swiftSettings: swiftSettings),
+        // The wire types the hook, the CLI and the server share (JSON of the HTTP API, push-output lines).
+        .target(name: "API", dependencies: ["Core"], swiftSettings: swiftSettings),
         .target(name: "Pipeline", dependencies: [
-            "Core", "Git",
+            "Core", "Git", "API", "Workspace",
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "Server", dependencies: [
-            "Core", "Pipeline",
+            "Core", "API", "Pipeline",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .target(name: "CLI", dependencies: [
-            "Core", "Git", "HTTP", "Store", "Executors", "Reports", "Pipeline", "Server", "Agent", "ModelProxy",
+            "Core", "API", "Git", "HTTP", "Store", "Workspace", "Executors", "Reports", "Pipeline", "Server", "Agent", "ModelProxy",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -76,7 +81,7 @@ let package = Package(
         .executableTarget(name: "pushbox", dependencies: ["CLI"], swiftSettings: swiftSettings),
         // TestSupport also hosts the fake Anthropic API server, which is an HTTP server (Hummingbird).
         .target(name: "TestSupport", dependencies: [
-            "Core", "Git",
+            "Core", "Git", "Workspace",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ], swiftSettings: swiftSettings),
@@ -97,7 +102,7 @@ let package = Package(
             "ModelProxy", "Agent", "Core", "HTTP", "TestSupport", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "ServerTests", dependencies: [
-            "Server", "Pipeline", "Store", "Core", "TestSupport",
+            "Server", "API", "Pipeline", "Store", "Core", "TestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
@@ -106,8 +111,9 @@ let package = Package(
             "CLI", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "Core"], swiftSettings: swiftSettings),
+        .testTarget(name: "WorkspaceTests", dependencies: ["Workspace", "Core", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "PipelineTests", dependencies: [
-            "Pipeline", "Core", "Store", "Git", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            "Pipeline", "API", "Core", "Store", "Git", "TestSupport", .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: swiftSettings),
         .testTarget(name: "EndToEndTests", dependencies: [
             "Core", "Git", "TestSupport",

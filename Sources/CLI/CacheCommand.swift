@@ -3,6 +3,7 @@ import Core
 import Foundation
 import Pipeline
 import Store
+import Workspace
 
 /// `pushbox cache list|clear`: the per-repository caches under `$PUSHBOX_HOME/cache/` (`.pushbox.yml` `cache:`).
 struct CacheCommand: AsyncParsableCommand {

@@ -1,7 +1,7 @@
+import API
 import Core
 import Foundation
 import HTTP
-import Server
 
 /// Talks to `pushbox serve` over its unix socket with the JSON API of DESIGN §4.
 struct DaemonClient {

@@ -5,6 +5,7 @@ import Foundation
 import Git
 import Logging
 import Pipeline
+import Workspace
 
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show what works on this host, what is missing, and how to fix it.")

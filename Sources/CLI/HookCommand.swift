@@ -1,9 +1,9 @@
 import ArgumentParser
+import API
 import Core
 import Foundation
 import HTTP
 import Pipeline
-import Server
 
 struct HookCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

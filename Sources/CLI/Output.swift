@@ -1,6 +1,6 @@
+import API
 import Core
 import Foundation
-import Server
 
 /// Formatting for listings: the same JSON as the HTTP API, and aligned text tables.
 enum Output {

@@ -1,8 +1,8 @@
 import ArgumentParser
+import API
 import Core
 import Foundation
 import HTTP
-import Server
 import Store
 
 /// Reads runs from the daemon, or straight from the store when no daemon runs (the file is WAL-mode

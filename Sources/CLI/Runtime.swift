@@ -8,6 +8,7 @@ import Pipeline
 import Reports
 import Server
 import Store
+import Workspace
 
 /// The composition root: the one place that picks concrete types (container executor, git-note
 /// reporter, test-count reader) and wires them into the pipeline.

@@ -2,6 +2,7 @@ import Core
 import Foundation
 import Git
 import Logging
+import Workspace
 
 /// Stage 3 of a run: after a `failed` run, the injected `RunFixer` works on copies of the workspace, the
 /// whole pipeline re-verifies each attempt (same code as the run, fresh sandbox, logs under

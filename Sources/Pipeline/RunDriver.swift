@@ -2,6 +2,7 @@ import Core
 import Foundation
 import Git
 import Logging
+import Workspace
 
 /// Everything a run needs from outside the pipeline, injected by the composition root (CLI).
 package struct RunEnvironment: Sendable {

@@ -2,6 +2,7 @@ import Core
 import Foundation
 import Git
 import Logging
+import Workspace
 
 /// Stage 4 of a run: each `.pushbox.yml` `vms:` entry runs a pristine export of the tree (the pushed
 /// commit after its container steps passed, or the passing autofix commit) in a fresh guest from the

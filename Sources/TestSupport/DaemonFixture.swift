@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import Workspace
 
 /// The laminar-style fixture: a temporary `$PUSHBOX_HOME`, the real `pushbox` binary (`$PUSHBOX_BIN`,
 /// else `.build/debug/pushbox`), the real daemon on its unix socket, and bare repositories with the
@@ -242,22 +243,12 @@ package final class SpawnedProcess: @unchecked Sendable {
 
     /// Starts `executable` with `arguments`; stdout and stderr are appended to `output`.
     package init(_ executable: URL, _ arguments: [String], environment: [String: String], output: URL) throws {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output.path, O_WRONLY | O_CREAT | O_APPEND, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv = ([executable.path] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+        do {
+            pid = try ProcessSpawn.spawn(executable.path, arguments, environment: environment,
+                                         output: .appendingTo(output.path), grouping: .inherited)
+        } catch {
+            throw FixtureError("posix_spawn \(executable.path): \(error)")
         }
-        var child: pid_t = 0
-        let result = posix_spawn(&child, executable.path, &actions, nil, argv, envp)
-        guard result == 0 else { throw FixtureError("posix_spawn \(executable.path): \(String(cString: strerror(result)))") }
-        pid = child
     }
 
     /// Reaps the child if it has exited.

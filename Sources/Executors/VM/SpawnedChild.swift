@@ -1,4 +1,5 @@
 import Foundation
+import Workspace
 import Synchronization
 
 /// A child process in its own process group, with stdout and stderr on one pipe read as an async stream.
@@ -36,43 +37,16 @@ final class SpawnedChild: Sendable {
         }
         let (readEnd, writeEnd) = (fds[0], fds[1])
 
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, standardInput, O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
-        posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
-
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        var allSignals = sigset_t()
-        sigfillset(&allSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        posix_spawnattr_setsigdefault(&attributes, &allSignals)
-        posix_spawnattr_setpgroup(&attributes, 0)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        let envp: [UnsafeMutablePointer<CChar>?]? = environment.map { env in
-            env.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        }
-        defer { envp?.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc: Int32
-        if let envp {
-            rc = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        } else {
-            rc = posix_spawn(&pid, executable, &actions, &attributes, argv, environ)
+        let pid: pid_t
+        do {
+            pid = try ProcessSpawn.spawn(executable, arguments, environment: environment, standardInput: standardInput,
+                                         output: .descriptor(writeEnd), grouping: .newProcessGroup)
+        } catch {
+            close(writeEnd)
+            close(readEnd)
+            throw error
         }
         close(writeEnd)
-        guard rc == 0 else {
-            close(readEnd)
-            throw SpawnError(executable: executable, message: String(cString: strerror(rc)))
-        }
 
         let (stream, continuation) = AsyncStream<Data>.makeStream(bufferingPolicy: .unbounded)
         let child = SpawnedChild(pid: pid, executable: executable, output: stream)

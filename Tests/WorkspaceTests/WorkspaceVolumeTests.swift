@@ -1,7 +1,7 @@
 import Core
 import Foundation
 import Glibc
-import Pipeline
+import Workspace
 import Testing
 import TestSupport
 

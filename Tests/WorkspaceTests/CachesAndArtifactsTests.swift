@@ -1,6 +1,6 @@
 import Core
 import Foundation
-import Pipeline
+import Workspace
 import Synchronization
 import Testing
 import TestSupport

@@ -3,11 +3,11 @@ import Foundation
 
 /// Finds a step's JUnit files: regular files under the workspace whose relative path matches the glob.
 /// Symlinks are neither followed into nor returned, so a link to a host file is never read.
-enum JUnitFiles {
-    static let maxFiles = 1000
+package enum JUnitFiles {
+    package static let maxFiles = 1000
 
     /// `mounts`: the run's cache mounts (files below a cached `/workspace/…` path live in the cache).
-    static func find(_ pattern: String, in workspace: URL, mounts: [RunMount] = []) -> [URL] {
+    package static func find(_ pattern: String, in workspace: URL, mounts: [RunMount] = []) -> [URL] {
         WorkspaceFiles.walk(WorkspaceFiles.roots(workspace: workspace, mounts: mounts), limit: maxFiles) {
             Glob.matches(pattern, $0, pathAware: true)
         }
