@@ -10,9 +10,9 @@ import Workspace
 /// pushed again and stops its running ones (branches; `RunStore.enqueue` says which), cancels and retries,
 /// and reconciles with the repositories and the spool.
 package actor Scheduler {
-    private let environment: RunEnvironment
+    let environment: RunEnvironment
     private let driver: RunDriver
-    private let logger: Logger
+    let logger: Logger
     /// A run this scheduler is executing: its repository-and-ref key, its task, and why the task was
     /// cancelled (recorded before the cancel; the run's driver asks for it when it has stopped).
     private struct ActiveRun {
@@ -30,7 +30,7 @@ package actor Scheduler {
         self.logger = logger
     }
 
-    private var store: RunStore { environment.store }
+    var store: RunStore { environment.store }
     private var concurrency: Int { environment.config.concurrency }
 
     // MARK: start and stop
@@ -92,49 +92,8 @@ package actor Scheduler {
     /// Why run `id`'s task was cancelled (nil: it was not, or the run is not executing here).
     private func cancelReason(of id: Int64) -> CancelReason? { active[id]?.cancelReason }
 
-    /// Drains the spool, scans every repository for heads without runs, retries runs the engine's loss
-    /// ended (once it answers), and fills free slots.
-    package func reconcile() async {
-        drainSpool()
-        for repo in (try? store.repositories.repos()) ?? [] { scan(repo) }
-        reportUnreported()
-        await retryAfterEngineLoss()
-        retryAfterDiskFull()
-        pump()
-    }
-
     /// The ids of the runs executing now.
     package func runningRunIDs() -> Set<Int64> { Set(active.keys) }
-
-    /// Runs that ended `error: container engine unavailable` go again, once each, when the engine answers
-    /// — unless their ref has had a newer run since. The list is read after the engine check, with no
-    /// suspension before the runs are queued, so two reconciliations cannot both retry a run.
-    package func retryAfterEngineLoss() async {
-        guard await environment.executor.isAvailable(), let waiting = try? store.queue.runsAwaitingRetry(after: .engineUnavailable) else { return }
-        retryOnce(waiting, source: .engineRetry, why: "the container engine answers again")
-    }
-
-    /// Runs that ended `error: runner disk full` (their workspace could not be made) go again, once each, when
-    /// the runner home has space again (`retrySpace` free) — unless their ref has had a newer run since.
-    package func retryAfterDiskFull() {
-        guard WorkspaceVolume.freeBytes(environment.home.root) >= Self.retrySpace, let waiting = try? store.queue.runsAwaitingRetry(after: .runnerDiskFull) else { return }
-        retryOnce(waiting, source: .diskRetry, why: "the runner home has space again")
-    }
-
-    static let retrySpace: Int64 = 16 << 20
-
-    private func retryOnce(_ ids: [Int64], source: RunSource, why: String) {
-        for id in ids {
-            do {
-                guard let run = try store.records.run(id: id),
-                      let latest = try store.queue.latestRun(repoID: run.repoID, ref: run.ref), latest.id == id else { continue }
-                let retry = try retry(runID: id, source: source)
-                logger.notice("\(why): run queued once more", metadata: ["run": "\(retry.id)", "retry_of": "\(id)"])
-            } catch {
-                logger.error("cannot retry run \(id): \(error)")
-            }
-        }
-    }
 
     // MARK: intake
 
@@ -154,7 +113,7 @@ package actor Scheduler {
         return results
     }
 
-    private func submit(repo: Repo, update: RefUpdate, source: RunSource, pushedAt: Date?) throws -> SubmitResult {
+    func submit(repo: Repo, update: RefUpdate, source: RunSource, pushedAt: Date?) throws -> SubmitResult {
         var result = SubmitResult(ref: update.ref, sha: update.newSHA, status: .queued, superseded: [])
         if update.isDeletion {
             try store.queue.recordPush(repo: repo, update: update, source: source)
@@ -255,7 +214,7 @@ package actor Scheduler {
     }
 
     /// Runs that ended without being started (superseded, canceled while queued) get their note too.
-    private func reportFinished(_ runIDs: [Int64], repo: Repo) {
+    func reportFinished(_ runIDs: [Int64], repo: Repo) {
         let records = store.records
         let runs = runIDs.compactMap { try? records.run(id: $0) }
         guard !runs.isEmpty else { return }
@@ -271,7 +230,7 @@ package actor Scheduler {
     }
 
     /// `reportFinished(_:repo:)` for runs of any repositories.
-    private func reportFinished(_ runIDs: [Int64]) {
+    func reportFinished(_ runIDs: [Int64]) {
         var byRepo: [Int64: [Int64]] = [:]
         for id in runIDs {
             if let run = try? store.records.run(id: id) { byRepo[run.repoID, default: []].append(id) }
@@ -288,7 +247,7 @@ package actor Scheduler {
     /// Finished runs whose note and reports were never written (the daemon was killed between recording the
     /// end and reporting it) are reported now. Runs that ended in the last 5 s are left to their own path (the
     /// task that reports a superseded run, the run's own driver).
-    private func reportUnreported() {
+    func reportUnreported() {
         guard let ids = try? store.records.unreportedFinishedRuns(before: Date().addingTimeInterval(-5)), !ids.isEmpty else { return }
         let unreported = ids.filter { active[$0] == nil }
         guard !unreported.isEmpty else { return }
@@ -301,7 +260,7 @@ package actor Scheduler {
     private func key(_ run: Run) -> String { "\(run.repoID)\u{0}\(run.ref)" }
 
     /// Starts queued runs while slots are free, oldest first, skipping refs that already have a run going.
-    private func pump() {
+    func pump() {
         guard !stopping, active.count < concurrency else { return }
         let queued: [Run]
         do {
@@ -362,59 +321,5 @@ package actor Scheduler {
         let enqueued = try store.queue.enqueue(repo: repo, update: update, source: source, retryOf: runID)
         pump()
         return enqueued.run
-    }
-
-    // MARK: reconciliation
-
-    private func drainSpool() {
-        let spool = Spool(directory: environment.home.spool)
-        for (file, event) in spool.pending() {
-            switch event {
-            case let .success(event):
-                do {
-                    let results = try submit(repoPath: event.repoPath, updates: event.updates, source: .spool,
-                                             pushedAt: event.receivedAt)
-                    logger.notice("drained spooled push", metadata: ["file": "\(file.lastPathComponent)", "runs": "\(results.compactMap(\.runID))"])
-                    spool.remove(file)
-                } catch let error as StoreError {
-                    // Repository no longer registered: the event can never be run; keep a record in the log.
-                    logger.error("dropping spooled push \(file.lastPathComponent): \(error)")
-                    spool.remove(file)
-                } catch {
-                    logger.error("cannot drain \(file.lastPathComponent), will retry: \(error)")
-                    return
-                }
-            case let .failure(error):
-                logger.error("\(error)")
-            }
-        }
-    }
-
-    /// Queues runs for branch heads the runner has not seen (pushed while no hook or daemon was there).
-    private func scan(_ repo: Repo) {
-        let heads: [(name: String, target: ObjectID)]
-        do {
-            heads = try Repository.open(at: URL(fileURLWithPath: repo.path)).references(prefix: "refs/heads/")
-        } catch {
-            logger.warning("cannot scan \(repo.path): \(error)")
-            return
-        }
-        guard let known = try? store.queue.knownHeads(repoID: repo.id) else { return }
-        var seen: [String: String] = [:]
-        for head in heads where known[head.name] != head.target.hex {
-            if head.name.hasPrefix("refs/heads/autofix/") { seen[head.name] = head.target.hex; continue }
-            let update = RefUpdate(oldSHA: known[head.name] ?? RefUpdate.zeroSHA, newSHA: head.target.hex, ref: head.name)
-            do {
-                if try store.queue.hasRun(repoID: repo.id, sha: head.target.hex) {
-                    seen[head.name] = head.target.hex
-                } else {
-                    let result = try submit(repo: repo, update: update, source: .scan, pushedAt: nil)
-                    logger.notice("scan found an unseen head", metadata: ["repo": "\(repo.name)", "ref": "\(head.name)", "status": "\(result.status.rawValue)"])
-                }
-            } catch {
-                logger.error("cannot queue \(head.name) of \(repo.name): \(error)")
-            }
-        }
-        try? store.queue.rememberHeads(repoID: repo.id, seen)
     }
 }

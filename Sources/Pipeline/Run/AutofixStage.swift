@@ -135,7 +135,7 @@ extension RunDriver {
 
     /// `runs/<id>/attempts/`: the attempts' copies of the workspace, the flake re-run and the verification
     /// runs on them get the run's quota too: one volume for all, whose logs are kept when the trees go.
-    private func prepareAttempts(_ files: RunFiles) throws -> WorkspaceVolume? {
+    func prepareAttempts(_ files: RunFiles) throws -> WorkspaceVolume? {
         if let quota = environment.workspaceQuota {
             return try WorkspaceVolume.create(at: files.attempts, image: files.attemptsImage, bytes: quota)
         }
@@ -149,7 +149,7 @@ extension RunDriver {
     /// Returns the flaky line and the names to record when every step passes there; nil when any step fails
     /// (the failing one again, or a later one: then the fixer gets the run's failure and its verification
     /// shows the rest), or when the re-run cannot start.
-    private func rerunForFlake(_ run: Run, repo: Repository, spec: PipelineSpec, setup: SandboxSetup, failure: RunFailure,
+    func rerunForFlake(_ run: Run, repo: Repository, spec: PipelineSpec, setup: SandboxSetup, failure: RunFailure,
                                files: RunFiles, logger: Logger) async throws -> (line: String, tests: [String])? {
         let workspace = files.attempts.appendingPathComponent("rerun/workspace")
         _ = try repo.export(ObjectID(hex: run.sha)!, to: workspace)  // checked by loadPipeline
@@ -205,7 +205,7 @@ extension RunDriver {
         }
     }
 
-    private func runFixer(_ fixer: any RunFixer, run: Run, repo: Repository, branch: String, spec: PipelineSpec,
+    func runFixer(_ fixer: any RunFixer, run: Run, repo: Repository, branch: String, spec: PipelineSpec,
                           setup: SandboxSetup, failure: RunFailure, files: RunFiles, logger: Logger) async throws -> AutofixOutcome {
         let attempts = files.attempts
         // A pristine export of the pushed tree: the fixer's reference for the anti-cheat checks.

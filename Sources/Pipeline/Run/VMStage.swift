@@ -87,7 +87,7 @@ extension RunDriver {
         files.root.appendingPathComponent("vms").appendingPathComponent(String(vm.logName.dropFirst(3)))
     }
 
-    private func runVM(_ entry: VMEntry, _ planned: VMResult, tree: Result<URL, SandboxError>, run: Run,
+    func runVM(_ entry: VMEntry, _ planned: VMResult, tree: Result<URL, SandboxError>, run: Run,
                        spec: PipelineSpec, setup: SandboxSetup, files: RunFiles, logger: Logger) async throws -> VMResult {
         var result = planned
         var logger = logger
@@ -185,7 +185,7 @@ extension RunDriver {
 
     /// JUnit files the guest wrote where the pipeline's steps say (`junit:` globs), copied out after the
     /// job. A glob without a directory part would mean copying the whole workspace: skipped.
-    private func collectJUnit(spec: PipelineSpec, from sandbox: any Sandbox, into results: URL, log: StepLogFile) async -> [URL] {
+    func collectJUnit(spec: PipelineSpec, from sandbox: any Sandbox, into results: URL, log: StepLogFile) async -> [URL] {
         guard let guestSandbox = sandbox as? any GuestSandbox else { return [] }
         var found: [URL] = []
         for glob in spec.steps.compactMap(\.junit) {
