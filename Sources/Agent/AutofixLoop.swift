@@ -65,6 +65,17 @@ package struct FixAttemptRecord: Codable, Sendable {
         case durationSeconds = "duration_seconds"
         case verificationSeconds = "verification_seconds"
     }
+
+    /// What the store keeps of this attempt (the whole record stays in the file).
+    package var summary: FixAttemptSummary {
+        let usage = transcript?.usage ?? Usage()
+        return FixAttemptSummary(
+            attempt: attempt, backend: backend, model: model, stop: stop, passed: passed, rejection: rejection,
+            verification: verification?.summary, diff: diff, costUSD: costUSD, inputTokens: usage.inputTokens,
+            outputTokens: usage.outputTokens, cacheReadTokens: usage.cacheReadInputTokens,
+            cacheWriteTokens: usage.cacheCreationInputTokens, turns: transcript?.turns.count ?? 0,
+            toolCalls: transcript?.toolCalls.count ?? 0, durationSeconds: durationSeconds)
+    }
 }
 
 /// The attempt loop shared by the `anthropic` and `command` backends (see `RunFixer` for the contract).
@@ -86,9 +97,17 @@ package struct AutofixLoop: RunFixer {
     }
 
     package func fix(_ request: FixRequest, verify: @escaping @Sendable (AttemptCandidate) async throws -> Verification, logger: Logger) async -> FixResult {
+        var records: [FixAttemptRecord] = []
+        var result = await attempts(request, verify: verify, records: &records, logger: logger)
+        result.summaries = records.map(\.summary)
+        return result
+    }
+
+    /// The attempts, each appended to `records` (and written to `request.attemptsFile`) as it ends.
+    private func attempts(_ request: FixRequest, verify: @escaping @Sendable (AttemptCandidate) async throws -> Verification,
+                          records: inout [FixAttemptRecord], logger: Logger) async -> FixResult {
         let masker = SecretMasker(secrets: request.secrets)
         let fm = FileManager.default
-        var records: [FixAttemptRecord] = []
         var cost = 0.0
         var previous: (changes: [FileChange], workspace: URL)?
         var feedback: String?

@@ -249,6 +249,8 @@ package struct FixResult: Sendable {
     package var lastFailedIn: FailurePlace?
     /// The loop stopped early because an attempt failed the way an earlier one had (`FailureFingerprint`).
     package var repeatedFailure: Bool
+    /// Every attempt made, in order, as the store keeps them.
+    package var summaries: [FixAttemptSummary] = []
 
     package init(outcome: Outcome, attempts: Int, costUSD: Double, lastFailedIn: FailurePlace? = nil, repeatedFailure: Bool = false) {
         self.outcome = outcome
@@ -276,7 +278,8 @@ package protocol RunFixer: Sendable {
 }
 
 /// One autofix attempt as the store keeps it (the full record, tool calls and all, stays in
-/// `runs/<id>/fix_attempts.json`): what `pushbox status`, the API and the run page show.
+/// `runs/<id>/fix_attempts.json`): what `pushbox status`, the API and the run page show. The fixer
+/// returns them with its result (`FixResult.summaries`); the file is never read back.
 package struct FixAttemptSummary: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case attempt, backend, model, stop, passed, rejection, verification, diff
@@ -329,27 +332,5 @@ package struct FixAttemptSummary: Codable, Sendable, Equatable {
         self.turns = turns
         self.toolCalls = toolCalls
         self.durationSeconds = durationSeconds
-    }
-
-    /// The summaries of a `fix_attempts.json` (an array of attempt records, as the backends write it).
-    /// Fields a backend did not record are zero or nil; a file that is not such an array gives nothing.
-    package static func read(fixAttemptsJSON data: Data) -> [FixAttemptSummary] {
-        guard let records = (try? JSONSerialization.jsonObject(with: data)) as? [[String: Any]] else { return [] }
-        return records.compactMap { record in
-            guard let attempt = record["attempt"] as? Int else { return nil }
-            let transcript = record["transcript"] as? [String: Any]
-            let usage = transcript?["usage"] as? [String: Any]
-            let verification = record["verification"] as? [String: Any]
-            return FixAttemptSummary(
-                attempt: attempt, backend: record["backend"] as? String ?? "", model: record["model"] as? String ?? "",
-                stop: record["stop"] as? String ?? "", passed: record["passed"] as? Bool ?? false,
-                rejection: record["rejection"] as? String, verification: verification?["summary"] as? String,
-                diff: record["diff"] as? String ?? "", costUSD: (record["cost_usd"] as? NSNumber)?.doubleValue ?? 0,
-                inputTokens: usage?["input_tokens"] as? Int ?? 0, outputTokens: usage?["output_tokens"] as? Int ?? 0,
-                cacheReadTokens: usage?["cache_read_input_tokens"] as? Int ?? 0,
-                cacheWriteTokens: usage?["cache_creation_input_tokens"] as? Int ?? 0,
-                turns: (transcript?["turns"] as? [Any])?.count ?? 0, toolCalls: (transcript?["tool_calls"] as? [Any])?.count ?? 0,
-                durationSeconds: ((record["duration_seconds"] ?? transcript?["duration_seconds"]) as? NSNumber)?.doubleValue)
-        }
     }
 }

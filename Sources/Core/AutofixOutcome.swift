@@ -4,7 +4,7 @@ import Foundation
 /// status (never by text), and rendered as the note's `autofix:` line (`line`).
 package struct AutofixOutcome: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
-        case status, branch, attempts
+        case status, branch, commit, attempts
         case costUSD = "cost_usd"
         case failedIn = "failed_in"
         case repeatedFailure = "repeated_failure"
@@ -30,6 +30,8 @@ package struct AutofixOutcome: Codable, Sendable, Equatable {
     package var status: Status
     /// `autofix/main/1a2b3c4d` when `passed`.
     package var branch: String?
+    /// The published fix commit on `branch` (nil when a newer run's fix was kept there).
+    package var commit: String?
     package var attempts: Int
     package var costUSD: Double
     /// Where the last attempt failed.
@@ -41,10 +43,11 @@ package struct AutofixOutcome: Codable, Sendable, Equatable {
     /// The branch already held the fix of this newer run, which was kept (`passed`).
     package var keptNewerFixOf: Int64?
 
-    package init(status: Status, branch: String? = nil, attempts: Int = 0, costUSD: Double = 0, failedIn: FailurePlace? = nil,
+    package init(status: Status, branch: String? = nil, commit: String? = nil, attempts: Int = 0, costUSD: Double = 0, failedIn: FailurePlace? = nil,
                  repeatedFailure: Bool = false, reason: String? = nil, keptNewerFixOf: Int64? = nil) {
         self.status = status
         self.branch = branch
+        self.commit = commit
         self.attempts = attempts
         self.costUSD = costUSD
         self.failedIn = failedIn

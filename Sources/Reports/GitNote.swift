@@ -42,6 +42,15 @@ package enum NoteFormatter {
         return lines.joined(separator: "\n") + "\n"
     }
 
+    /// The note on the commit a run's autofix published (nil when it published none): passed, the run and
+    /// its ref, what it fixes, and the `vms:` entries that passed on it.
+    package static func formatFix(_ run: Run, baseURL: String) -> String? {
+        guard let outcome = run.autofixOutcome, outcome.status == .passed, outcome.commit != nil, let branch = outcome.branch else { return nil }
+        let vmLines = run.vms.filter { $0.tree == .autofix }.map { $0.noteLine.replacingOccurrences(of: " (autofix):", with: ":") }
+        return (["pushbox: passed", "run: \(run.id) \(baseURL)/runs/\(run.id)", "ref: refs/heads/\(branch)", "fixes: \(run.sha)"]
+            + vmLines).joined(separator: "\n") + "\n"
+    }
+
     /// The run id a note was written for (`run: 12 …`), to keep the latest run's note.
     package static func runID(in note: String) -> Int64? {
         for line in note.split(separator: "\n") where line.hasPrefix("run: ") {
@@ -51,14 +60,15 @@ package enum NoteFormatter {
     }
 }
 
-/// Writes the note on the pushed commit into the bare repository with libgit2. The latest run wins: a
-/// note already written by a newer run of the same commit is left alone. Writes are serialised within
-/// the process and retried when another process holds the notes ref's lock.
+/// The one writer of notes: the note on the pushed commit and, when the run's autofix published a fix, the
+/// note on the fix commit (written first, so a reader who sees the run's note finds the fix's too), into
+/// the bare repository with libgit2. The latest run wins: a note already written by a newer run of the
+/// same commit is left alone. Writes are serialised within the process and retried when another process
+/// holds the notes ref's lock.
 package actor GitNoteReporter: RunReporter {
     private let baseURL: String
     private let logger: Logger
     package static let notesRef = "refs/notes/pushbox"
-    package static let author = Signature(name: "Pushbox", email: "pushbox@pushbox.invalid")
 
     package init(baseURL: String, logger: Logger) {
         self.baseURL = baseURL
@@ -90,9 +100,10 @@ package actor GitNoteReporter: RunReporter {
             logger.debug("note of run \(other) is newer than run \(run.id); left as is")
             return
         }
-        var author = Self.author
-        author.date = Date()
-        try repo.writeNote(NoteFormatter.format(run, baseURL: baseURL), on: commit, notesRef: Self.notesRef, author: author)
+        if let fix = NoteFormatter.formatFix(run, baseURL: baseURL), let fixCommit = run.autofixOutcome?.commit.flatMap(ObjectID.init(hex:)) {
+            try repo.writeNote(fix, on: fixCommit, notesRef: Self.notesRef, author: .pushbox)
+        }
+        try repo.writeNote(NoteFormatter.format(run, baseURL: baseURL), on: commit, notesRef: Self.notesRef, author: .pushbox)
     }
 }
 

@@ -218,6 +218,7 @@ package final class SQLiteDatabase: Sendable {
                 ALTER TABLE runs ADD COLUMN error_cause TEXT;
                 ALTER TABLE runs ADD COLUMN autofix_status TEXT;
                 ALTER TABLE runs ADD COLUMN autofix_branch TEXT;
+                ALTER TABLE runs ADD COLUMN autofix_commit TEXT;
                 ALTER TABLE runs ADD COLUMN autofix_attempts INTEGER;
                 ALTER TABLE runs ADD COLUMN autofix_cost_usd REAL;
                 ALTER TABLE runs ADD COLUMN autofix_failed_in TEXT;
@@ -296,7 +297,7 @@ package final class SQLiteDatabase: Sendable {
         let failedIn = (row["autofix_failed_in"] as String?).map { text -> FailurePlace in
             text.hasPrefix("vm ") ? .vm(String(text.dropFirst(3))) : .step(String(text.dropFirst(text.hasPrefix("step ") ? 5 : 0)))
         }
-        return AutofixOutcome(status: status, branch: row["autofix_branch"], attempts: row["autofix_attempts"] ?? 0,
+        return AutofixOutcome(status: status, branch: row["autofix_branch"], commit: row["autofix_commit"], attempts: row["autofix_attempts"] ?? 0,
                               costUSD: row["autofix_cost_usd"] ?? 0, failedIn: failedIn,
                               repeatedFailure: row["autofix_repeated"] ?? false, reason: row["autofix_reason"],
                               keptNewerFixOf: row["autofix_kept_newer_of"])

@@ -82,9 +82,10 @@ package final class SQLiteRunRecords: RunRecords, Sendable {
     package func setAutofix(runID: Int64, _ outcome: AutofixOutcome) throws {
         try pool.write { db in
             try db.execute(sql: """
-                UPDATE runs SET autofix = ?, autofix_status = ?, autofix_branch = ?, autofix_attempts = ?, autofix_cost_usd = ?,
-                       autofix_failed_in = ?, autofix_repeated = ?, autofix_reason = ?, autofix_kept_newer_of = ? WHERE id = ?
-                """, arguments: [outcome.line, outcome.status.rawValue, outcome.branch, outcome.attempts, outcome.costUSD,
+                UPDATE runs SET autofix = ?, autofix_status = ?, autofix_branch = ?, autofix_commit = ?, autofix_attempts = ?, autofix_cost_usd = ?,
+                       autofix_failed_in = ?, autofix_repeated = ?, autofix_reason = ?, autofix_kept_newer_of = ?
+                WHERE id = ?
+                """, arguments: [outcome.line, outcome.status.rawValue, outcome.branch, outcome.commit, outcome.attempts, outcome.costUSD,
                                  outcome.failedIn?.description, outcome.repeatedFailure, outcome.reason, outcome.keptNewerFixOf, runID])
         }
     }

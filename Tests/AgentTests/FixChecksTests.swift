@@ -186,6 +186,10 @@ struct FixChecksTests {
         #expect(tasks.count == 2 && tasks[1].contains("vm linux-aarch64 failed (exit 1)") && tasks[1].contains("GUEST: unaligned access in add()"))
         let records = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: directory.url("fix_attempts.json"))) as? [[String: Any]])
         #expect((records[0]["verification"] as? [String: Any])?["failed_in"] as? String == "vm linux-aarch64", "\(records[0])")
+        // The result carries what the store keeps of each attempt, the same as the file says.
+        #expect(result.summaries.map(\.attempt) == [1, 2] && result.summaries.map(\.passed) == [false, true])
+        #expect(result.summaries.map(\.verification) == ["vm linux-aarch64 failed (exit 1)", "passed in the container and in 1 guest"])
+        #expect(result.summaries.map(\.backend) == records.map { $0["backend"] as? String ?? "?" })
     }
 
     @Test("a passing verification that lost a JUnit test is rejected with the rule and the test named")

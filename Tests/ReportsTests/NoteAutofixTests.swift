@@ -15,4 +15,24 @@ struct NoteAutofixTests {
         run.autofix = nil
         #expect(!NoteFormatter.format(run, baseURL: "http://x").contains("autofix"))
     }
+
+    @Test("the fix commit's note: passed, the run, the review branch, what it fixes, the guests that passed on it; none without a published commit")
+    func fixNote() {
+        var run = Run(id: 12, repoID: 1, repoName: "app", ref: "refs/heads/main", sha: String(repeating: "a", count: 40), state: .failed)
+        run.vms = [NoteVMTests.vm(.failed, exit: 2), NoteVMTests.vm(.passed, tree: .autofix, exit: 0)]
+        #expect(NoteFormatter.formatFix(run, baseURL: "http://x") == nil, "no autofix")
+        run.autofixOutcome = AutofixOutcome(status: .passed, branch: "autofix/main/aaaaaaaa", commit: String(repeating: "b", count: 40), attempts: 1)
+        #expect(NoteFormatter.formatFix(run, baseURL: "http://x") == """
+            pushbox: passed
+            run: 12 http://x/runs/12
+            ref: refs/heads/autofix/main/aaaaaaaa
+            fixes: \(run.sha)
+            vm linux-x86_64: passed 9.8s
+
+            """)
+        run.autofixOutcome?.commit = nil
+        #expect(NoteFormatter.formatFix(run, baseURL: "http://x") == nil, "a newer run's fix was kept: its own note stands")
+        run.autofixOutcome = AutofixOutcome(status: .gaveUp, branch: nil, commit: String(repeating: "b", count: 40))
+        #expect(NoteFormatter.formatFix(run, baseURL: "http://x") == nil)
+    }
 }

@@ -823,27 +823,6 @@ struct RunStoreFixAttemptTests {
             #expect(try store.records.fixAttempts(runID: run.id).isEmpty)
         }
     }
-
-    @Test("summaries are read from fix_attempts.json records; junk gives nothing")
-    func readRecords() {
-        let json = """
-            [{"attempt": 1, "backend": "anthropic", "model": "m", "stop": "end_turn", "passed": false, "cost_usd": 0.5,
-              "diff": "d", "rejection": null, "verification": {"passed": false, "summary": "step test failed (exit 2)"},
-              "transcript": {"usage": {"input_tokens": 10, "output_tokens": 2, "cache_read_input_tokens": 3,
-                                       "cache_creation_input_tokens": 4},
-                             "turns": [{}, {}], "tool_calls": [{}], "duration_seconds": 1.5}},
-             {"attempt": 2, "backend": "command", "passed": true}]
-            """
-        let summaries = FixAttemptSummary.read(fixAttemptsJSON: Data(json.utf8))
-        #expect(summaries == [
-            FixAttemptSummary(attempt: 1, backend: "anthropic", model: "m", stop: "end_turn", passed: false,
-                              verification: "step test failed (exit 2)", diff: "d", costUSD: 0.5, inputTokens: 10, outputTokens: 2,
-                              cacheReadTokens: 3, cacheWriteTokens: 4, turns: 2, toolCalls: 1, durationSeconds: 1.5),
-            FixAttemptSummary(attempt: 2, backend: "command", model: "", stop: "", passed: true),
-        ])
-        #expect(FixAttemptSummary.read(fixAttemptsJSON: Data("{\"attempt\": 1}".utf8)).isEmpty)
-        #expect(FixAttemptSummary.read(fixAttemptsJSON: Data("not json".utf8)).isEmpty)
-    }
 }
 
 @Suite("RunStore: report outbox")

@@ -117,14 +117,6 @@ extension RunDriver {
                 : AutofixOutcome(status: .error, reason: Self.oneLine(setup.masker.mask("\(error)")))
         }
         logger.info("autofix finished", metadata: ["outcome": "\(outcome.line)"])
-        // Every attempt in the store too (the full records stay in fix_attempts.json).
-        if let data = try? Data(contentsOf: files.root.appendingPathComponent("fix_attempts.json")) {
-            do {
-                try environment.store.records.setFixAttempts(runID: run.id, FixAttemptSummary.read(fixAttemptsJSON: data))
-            } catch {
-                logger.error("cannot record the autofix attempts: \(error)")
-            }
-        }
         do {
             try environment.store.records.setAutofix(runID: run.id, outcome)
         } catch {
@@ -229,6 +221,12 @@ extension RunDriver {
         let result = await fixer.fix(request, verify: { candidate in
             try await driver.verify(run: run, spec: spec, setup: setup, candidate: candidate, files: files, logger: logger)
         }, logger: logger)
+        // Every attempt in the store, before anything is published (the full records stay in fix_attempts.json).
+        do {
+            try environment.store.records.setFixAttempts(runID: run.id, result.summaries)
+        } catch {
+            logger.error("cannot record the autofix attempts: \(error)")
+        }
         var outcome = AutofixOutcome(status: .passed, attempts: result.attempts, costUSD: result.costUSD,
                                      failedIn: result.lastFailedIn, repeatedFailure: result.repeatedFailure)
         switch result.outcome {
@@ -265,13 +263,9 @@ extension RunDriver {
                 return outcome
             }
             try repo.setReference(refName, to: commit, force: true, logMessage: "pushbox autofix of run \(run.id)")
-            var noteAuthor = GitNoteAuthor.signature
-            noteAuthor.date = Date()
-            let vmLines = ((try? environment.store.records.run(id: run.id))?.vms ?? []).filter { $0.tree == .autofix }
-                .map { $0.noteLine.replacingOccurrences(of: " (autofix):", with: ":") + "\n" }.joined()
-            let note = "pushbox: passed\nrun: \(run.id) \(environment.config.url)/runs/\(run.id)\nref: \(refName)\nfixes: \(run.sha)\n"
-            try repo.writeNote(note + vmLines, on: commit, notesRef: "refs/notes/pushbox", author: noteAuthor)
+            // The fix commit's note is written with the run's own, by the note reporter, when the run ends.
             outcome.branch = name
+            outcome.commit = commit.hex
             return outcome
         }
     }
@@ -292,8 +286,7 @@ extension RunDriver {
         try? FileManager.default.removeItem(at: tree)
         _ = try repo.export(sha, to: tree)
         try FileChange.apply(candidate.changes, from: candidate.workspace, to: tree)
-        var signature = GitNoteAuthor.signature
-        signature.date = Date()
+        let signature = Signature.pushbox
         let commit = try repo.createCommit(parent: sha, treeFrom: tree,
                                            message: "Pushbox autofix candidate of run \(run.id), attempt \(candidate.attempt)\n",
                                            author: signature, committer: signature)
@@ -387,6 +380,3 @@ extension RunDriver {
     }
 }
 
-enum GitNoteAuthor {
-    static let signature = Signature(name: "Pushbox", email: "pushbox@pushbox.invalid")
-}
