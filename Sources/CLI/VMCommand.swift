@@ -120,9 +120,9 @@ struct VMCommand: AsyncParsableCommand {
                 let clock = ContinuousClock()
                 let started = clock.now
                 printOut("[vm check] \(profile.name): \(profile.driver.rawValue) \(profile.arch.rawValue) \(profile.os.rawValue), booting…")
-                let sandbox: any Sandbox
+                let sandbox: any GuestSandbox
                 do {
-                    sandbox = try await executor.makeSandbox(for: spec, logger: logger)
+                    sandbox = try await executor.makeGuestSandbox(for: spec, logger: logger)
                 } catch let error as SandboxError {
                     throw UserError("\(profile.name): \(error.message)")
                 }
@@ -131,11 +131,7 @@ struct VMCommand: AsyncParsableCommand {
                 do {
                     let step = Step(name: "check", run: command)
                     let sink = PrintingSink()
-                    if let guest = sandbox as? any GuestSandbox {
-                        report = try await guest.runGuest(step, log: sink)
-                    } else {
-                        report = GuestRunReport(status: try await sandbox.run(step, log: sink))
-                    }
+                    report = try await sandbox.runGuest(step, log: sink)
                 } catch {
                     let console = scratch.appendingPathComponent("guest/console.log")
                     let kept = FileManager.default.temporaryDirectory.appendingPathComponent("pushbox-vm-check-\(profile.name).console.log")

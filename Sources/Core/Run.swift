@@ -99,16 +99,38 @@ package struct StepResult: Codable, Sendable, Equatable {
         self.truncated = truncated
     }
 
+}
+
+/// What a container step and a `vms:` entry both record as they run (`StepResult`, `VMResult`): the same
+/// fields, the same columns in the store, the same life cycle (pending → running → passed | failed | error
+/// | skipped | canceled).
+package protocol RecordedJob: Sendable {
+    var state: StepState { get set }
+    var exitCode: Int32? { get set }
+    var timedOut: Bool { get set }
+    var startedAt: Date? { get set }
+    var finishedAt: Date? { get set }
+    var testsPassed: Int? { get set }
+    var testsFailed: Int? { get set }
+    var testsSkipped: Int? { get set }
+    var logBytes: Int64 { get set }
+    var truncated: Bool { get set }
+}
+
+extension RecordedJob {
     package var duration: Duration? {
         guard let startedAt, let finishedAt else { return nil }
         return .milliseconds(Int64((finishedAt.timeIntervalSince(startedAt) * 1000).rounded()))
     }
 
-    /// The step's test counts, when it reported some.
+    /// The test counts, when it reported some.
     package var tests: TestCounts? {
         testsPassed.map { TestCounts(passed: $0, failed: testsFailed ?? 0, skipped: testsSkipped ?? 0) }
     }
 }
+
+extension StepResult: RecordedJob {}
+extension VMResult: RecordedJob {}
 
 extension Sequence where Element == StepResult {
     /// The test counts summed over the steps that reported some; nil when none did.

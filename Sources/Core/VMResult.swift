@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// One `.pushbox.yml` `vms:` entry of a run: the profile's guest running the tree after the container
 /// steps passed (DESIGN §4 stage 4). Stored per run in the store, shown in the note as
@@ -80,11 +81,6 @@ package struct VMResult: Codable, Sendable, Equatable {
         "vm-\(profile)" + (tree == .autofix ? "-autofix" : "")
     }
 
-    package var duration: Duration? {
-        guard let startedAt, let finishedAt else { return nil }
-        return .milliseconds(Int64((finishedAt.timeIntervalSince(startedAt) * 1000).rounded()))
-    }
-
     /// `vm linux-x86_64: passed 9.8s`, `vm linux-aarch64 (autofix): failed 4.1s (exit 2)`,
     /// `vm linux-x86_64: error: boot timeout: …` (the message's first line).
     package var noteLine: String {
@@ -106,21 +102,17 @@ package struct VMResult: Codable, Sendable, Equatable {
         }
         return line
     }
-
-    package var tests: TestCounts? {
-        testsPassed.map { TestCounts(passed: $0, failed: testsFailed ?? 0, skipped: testsSkipped ?? 0) }
-    }
 }
 
 /// A guest ready to run one `vms:` entry: its executor (a sandbox per entry) and the profile's settings.
 package struct VMGuest: Sendable {
-    package var executor: any JobExecutor
+    package var executor: any GuestExecutor
     /// The profile's `run`, used when the entry has none.
     package var defaultCommand: String
     /// The job timeout in force (the entry's `timeout`, else the profile's).
     package var jobTimeout: Duration
 
-    package init(executor: any JobExecutor, defaultCommand: String, jobTimeout: Duration) {
+    package init(executor: any GuestExecutor, defaultCommand: String, jobTimeout: Duration) {
         self.executor = executor
         self.defaultCommand = defaultCommand
         self.jobTimeout = jobTimeout
@@ -155,6 +147,12 @@ package struct GuestRunReport: Sendable, Equatable {
 }
 
 /// A sandbox that is a virtual machine: reports boot timings and can copy results out after the job.
+/// A `JobExecutor` whose sandboxes are guests (QEMU, VirtualBox): `makeGuestSandbox` is `makeSandbox` with
+/// the guest's own operations, so nothing has to downcast.
+package protocol GuestExecutor: JobExecutor {
+    func makeGuestSandbox(for run: RunSpec, logger: Logger) async throws -> any GuestSandbox
+}
+
 package protocol GuestSandbox: Sandbox {
     /// `run` with the guest's timings.
     func runGuest(_ step: Step, log: any LogSink) async throws -> GuestRunReport

@@ -263,19 +263,11 @@ package final class SQLiteDatabase: Sendable {
             SELECT runs.*, repos.name AS repo_name FROM runs JOIN repos ON repos.id = runs.repo_id WHERE runs.id = ?
             """, arguments: [id]) else { return nil }
         let steps = try Row.fetchAll(db, sql: "SELECT * FROM steps WHERE run_id = ? ORDER BY position", arguments: [id]).map { s in
-            StepResult(position: s["position"], name: s["name"], command: s["command"],
-                       state: StepState(rawValue: s["state"]) ?? .error, exitCode: (s["exit_code"] as Int64?).map { code in Int32(truncatingIfNeeded: code) },
-                       timedOut: s["timed_out"], startedAt: date(s["started_at"]), finishedAt: date(s["finished_at"]),
-                       testsPassed: s["tests_passed"], testsFailed: s["tests_failed"], testsSkipped: s["tests_skipped"],
-                       logBytes: s["log_bytes"], truncated: s["truncated"])
+            JobColumns.read(s, into: StepResult(position: s["position"], name: s["name"], command: s["command"]))
         }
         let vms = try Row.fetchAll(db, sql: "SELECT * FROM vm_results WHERE run_id = ? ORDER BY position", arguments: [id]).map { v in
-            VMResult(position: v["position"], profile: v["profile"], tree: VMResult.Tree(rawValue: v["tree"]) ?? .pushed,
-                     command: v["command"], state: StepState(rawValue: v["state"]) ?? .error, message: v["message"],
-                     exitCode: (v["exit_code"] as Int64?).map { code in Int32(truncatingIfNeeded: code) }, timedOut: v["timed_out"],
-                     accel: v["accel"], bootSeconds: v["boot_seconds"], startedAt: date(v["started_at"]),
-                     finishedAt: date(v["finished_at"]), testsPassed: v["tests_passed"], testsFailed: v["tests_failed"],
-                     testsSkipped: v["tests_skipped"], logBytes: v["log_bytes"], truncated: v["truncated"])
+            JobColumns.read(v, into: VMResult(position: v["position"], profile: v["profile"], tree: VMResult.Tree(rawValue: v["tree"]) ?? .pushed,
+                                              command: v["command"], message: v["message"], accel: v["accel"], bootSeconds: v["boot_seconds"]))
         }
         let artifacts = try Row.fetchAll(db, sql: "SELECT path, size FROM artifacts WHERE run_id = ? ORDER BY path", arguments: [id]).map { a in
             ArtifactFile(path: a["path"], size: a["size"])
@@ -304,4 +296,30 @@ package final class SQLiteDatabase: Sendable {
     }
 
     static func date(_ value: Double?) -> Date? { value.map(Date.init(timeIntervalSince1970:)) }
+}
+
+/// The columns `steps` and `vm_results` share: a `RecordedJob`'s fields, written and read in one place.
+enum JobColumns {
+    static let names = "state, exit_code, timed_out, started_at, finished_at, tests_passed, tests_failed, tests_skipped, log_bytes, truncated"
+    static let placeholders = Array(repeating: "?", count: 10).joined(separator: ", ")
+
+    static func arguments(_ job: some RecordedJob) -> StatementArguments {
+        [job.state.rawValue, job.exitCode.map { code in Int64(code) }, job.timedOut, job.startedAt?.timeIntervalSince1970,
+         job.finishedAt?.timeIntervalSince1970, job.testsPassed, job.testsFailed, job.testsSkipped, job.logBytes, job.truncated]
+    }
+
+    static func read<Job: RecordedJob>(_ row: Row, into job: Job) -> Job {
+        var job = job
+        job.state = StepState(rawValue: row["state"]) ?? .error
+        job.exitCode = (row["exit_code"] as Int64?).map { code in Int32(truncatingIfNeeded: code) }
+        job.timedOut = row["timed_out"]
+        job.startedAt = SQLiteDatabase.date(row["started_at"])
+        job.finishedAt = SQLiteDatabase.date(row["finished_at"])
+        job.testsPassed = row["tests_passed"]
+        job.testsFailed = row["tests_failed"]
+        job.testsSkipped = row["tests_skipped"]
+        job.logBytes = row["log_bytes"]
+        job.truncated = row["truncated"]
+        return job
+    }
 }

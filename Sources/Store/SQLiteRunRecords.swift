@@ -107,12 +107,8 @@ package final class SQLiteRunRecords: RunRecords, Sendable {
 
     private static func insert(_ db: Database, runID: Int64, _ step: StepResult) throws {
         try db.execute(sql: """
-            INSERT INTO steps (run_id, position, name, command, state, exit_code, timed_out, started_at, finished_at,
-                               tests_passed, tests_failed, tests_skipped, log_bytes, truncated)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [runID, step.position, step.name, step.command, step.state.rawValue, step.exitCode.map { code in Int64(code) },
-                             step.timedOut, step.startedAt?.timeIntervalSince1970, step.finishedAt?.timeIntervalSince1970,
-                             step.testsPassed, step.testsFailed, step.testsSkipped, step.logBytes, step.truncated])
+            INSERT INTO steps (run_id, position, name, command, \(JobColumns.names)) VALUES (?, ?, ?, ?, \(JobColumns.placeholders))
+            """, arguments: [runID, step.position, step.name, step.command] + JobColumns.arguments(step))
     }
 
     /// Replaces the VM results of one tree of a run (`position`s must be unique across trees).
@@ -132,14 +128,10 @@ package final class SQLiteRunRecords: RunRecords, Sendable {
 
     private static func insert(_ db: Database, runID: Int64, _ vm: VMResult) throws {
         try db.execute(sql: """
-            INSERT INTO vm_results (run_id, position, profile, tree, command, state, message, exit_code, timed_out, accel,
-                                    boot_seconds, started_at, finished_at, tests_passed, tests_failed, tests_skipped,
-                                    log_bytes, truncated)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [runID, vm.position, vm.profile, vm.tree.rawValue, vm.command, vm.state.rawValue, vm.message,
-                             vm.exitCode.map { code in Int64(code) }, vm.timedOut, vm.accel, vm.bootSeconds,
-                             vm.startedAt?.timeIntervalSince1970, vm.finishedAt?.timeIntervalSince1970,
-                             vm.testsPassed, vm.testsFailed, vm.testsSkipped, vm.logBytes, vm.truncated])
+            INSERT INTO vm_results (run_id, position, profile, tree, command, message, accel, boot_seconds, \(JobColumns.names))
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, \(JobColumns.placeholders))
+            """, arguments: [runID, vm.position, vm.profile, vm.tree.rawValue, vm.command, vm.message, vm.accel, vm.bootSeconds]
+                + JobColumns.arguments(vm))
     }
 
     /// Replaces the autofix attempts recorded for a run.

@@ -44,9 +44,14 @@ struct OpenAPITests {
         let vm = VMResult(position: 0, profile: "p", command: "c", message: "m", exitCode: 0, accel: "tcg", bootSeconds: 1, startedAt: date,
                           finishedAt: date, testsPassed: 1, testsFailed: 0, testsSkipped: 0)
         let run = Run(id: 1, repoID: 1, repoName: "a", ref: "r", sha: "s", oldSHA: "o", message: "m", detected: "d", image: "i", sandboxID: "x",
-                      supersededBy: 2, retryOf: 3, startedAt: date, finishedAt: date, steps: [step], autofix: "a", flaky: "f", vms: [vm], subject: "s",
+                      supersededBy: 2, retryOf: 3, errorCause: .other, startedAt: date, finishedAt: date, steps: [step], autofix: "a",
+                      autofixOutcome: AutofixOutcome(status: .passed, branch: "b", commit: "c", failedIn: .step("s"), reason: "r", keptNewerFixOf: 4),
+                      flaky: "f", vms: [vm], subject: "s",
                       artifacts: [ArtifactFile(path: "p", size: 1)], artifactsRemovedAt: date)
         #expect(try Self.keys(run) == Self.properties("Run"))
+        let outcomeSchema = try #require((try Self.document()["components"] as? [String: Any]).flatMap { $0["schemas"] as? [String: Any] }
+            .flatMap { $0["Run"] as? [String: Any] }.flatMap { $0["properties"] as? [String: Any] }?["autofix_outcome"] as? [String: Any])
+        #expect(try Self.keys(try #require(run.autofixOutcome)) == Set(try #require(outcomeSchema["properties"] as? [String: Any]).keys))
         let listed = ArtifactList(run: run)
         #expect(try Self.keys(listed.artifacts[0]) == Self.properties("Artifact"))
         #expect(try Self.keys(ArtifactFile(path: "p", size: 1)).isSubset(of: Self.properties("Artifact")))

@@ -51,7 +51,7 @@ package struct VMHostTools: Sendable {
 /// prints on the serial console to the log, and takes the exit code from the console's exit sentinel;
 /// the guest powers off after the job. Root overlay and workspace disk persist between the steps of one
 /// sandbox (like a container's file system) and are deleted by `destroy`: nothing survives the run.
-package struct QEMUExecutor: JobExecutor {
+package struct QEMUExecutor: GuestExecutor {
     package let name = "qemu"
     package let profile: VMProfile
     /// The runner's `vm.images` directory; the profile's image paths are relative to it.
@@ -148,6 +148,10 @@ package struct QEMUExecutor: JobExecutor {
     }
 
     package func makeSandbox(for run: RunSpec, logger: Logger) async throws -> any Sandbox {
+        try await makeQEMUSandbox(for: run, paths: paths(run), logger: logger)
+    }
+
+    package func makeGuestSandbox(for run: RunSpec, logger: Logger) async throws -> any GuestSandbox {
         try await makeQEMUSandbox(for: run, paths: paths(run), logger: logger)
     }
 

@@ -44,7 +44,7 @@ package struct VMCatalog: VMGuests {
     }
 
     /// The executor of `profile`; its guests keep their files in `directory` (console log, `work/`).
-    package func executor(for profile: VMProfile, directory: URL? = nil) -> any JobExecutor {
+    package func executor(for profile: VMProfile, directory: URL? = nil) -> any GuestExecutor {
         switch profile.driver {
         case .qemu:
             var paths: (@Sendable (RunSpec) -> VMRunPaths)?

@@ -50,7 +50,7 @@ package enum GuestShellCommands {
 /// (PowerShell for Windows guests). `destroy` powers the clone off and unregisters it with its files.
 /// Every VBoxManage argv comes from `VBoxManageCommand` (pure, table-tested); the tests drive this
 /// executor against a scripted stand-in `VBoxManage` and `ssh` (docs/vms.md).
-package struct VirtualBoxExecutor: JobExecutor {
+package struct VirtualBoxExecutor: GuestExecutor {
     package let name = "virtualbox"
     package let profile: VMProfile
     package let images: URL
@@ -123,6 +123,10 @@ package struct VirtualBoxExecutor: JobExecutor {
     }
 
     package func makeSandbox(for run: RunSpec, logger: Logger) async throws -> any Sandbox {
+        try await makeVirtualBoxSandbox(for: run, logger: logger)
+    }
+
+    package func makeGuestSandbox(for run: RunSpec, logger: Logger) async throws -> any GuestSandbox {
         try await makeVirtualBoxSandbox(for: run, logger: logger)
     }
 
@@ -328,4 +332,16 @@ private final class Flag: Sendable {
     private let value = Mutex(false)
     func set() { value.withLock { $0 = true } }
     var isSet: Bool { value.withLock { $0 } }
+}
+
+extension VirtualBoxSandbox: GuestSandbox {
+    /// VirtualBox chooses no accelerator and the guest is up when the sandbox is made: the status alone.
+    package func runGuest(_ step: Step, log: any LogSink) async throws -> GuestRunReport {
+        GuestRunReport(status: try await run(step, log: log))
+    }
+
+    /// Not there yet for VirtualBox guests: their JUnit files stay in the guest (the counts come from the log).
+    package func copyOut(_ path: String, to directory: URL) async throws {
+        throw SandboxError("copying \(path) out of a VirtualBox guest is not supported yet")
+    }
 }

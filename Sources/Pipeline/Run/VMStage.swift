@@ -139,9 +139,9 @@ extension RunDriver {
         var runSpec = setup.runSpec
         runSpec.workspace = try tree.get()
         runSpec.labels["pushbox.vm"] = entry.profile
-        let sandbox: any Sandbox
+        let sandbox: any GuestSandbox
         do {
-            sandbox = try await guest.executor.makeSandbox(for: runSpec, logger: logger)
+            sandbox = try await guest.executor.makeGuestSandbox(for: runSpec, logger: logger)
         } catch let error as SandboxError {
             return await end(.error, message: error.message)
         } catch {
@@ -151,12 +151,7 @@ extension RunDriver {
         await log.note("[pushbox] \(entry.profile): \(result.command)\n")
         do {
             let step = Step(name: result.logName, run: result.command)
-            let report: GuestRunReport
-            if let guestSandbox = sandbox as? any GuestSandbox {
-                report = try await guestSandbox.runGuest(step, log: log)
-            } else {
-                report = GuestRunReport(status: try await sandbox.run(step, log: log))
-            }
+            let report = try await sandbox.runGuest(step, log: log)
             result.exitCode = report.status.code
             result.timedOut = report.status.timedOut
             result.accel = report.accel
@@ -185,8 +180,7 @@ extension RunDriver {
 
     /// JUnit files the guest wrote where the pipeline's steps say (`junit:` globs), copied out after the
     /// job. A glob without a directory part would mean copying the whole workspace: skipped.
-    func collectJUnit(spec: PipelineSpec, from sandbox: any Sandbox, into results: URL, log: StepLogFile) async -> [URL] {
-        guard let guestSandbox = sandbox as? any GuestSandbox else { return [] }
+    func collectJUnit(spec: PipelineSpec, from guestSandbox: any GuestSandbox, into results: URL, log: StepLogFile) async -> [URL] {
         var found: [URL] = []
         for glob in spec.steps.compactMap(\.junit) {
             let components = glob.split(separator: "/")
