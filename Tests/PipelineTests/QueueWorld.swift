@@ -26,7 +26,7 @@ final class QueueWorld: @unchecked Sendable {
     let engine: TestEngine
     private let store: RunStore
     private let repo: Repo
-    private let environment: RunEnvironment
+    let environment: RunEnvironment
     /// The daemon's scheduler; `restart()` replaces it (same home, store and engine).
     private(set) var scheduler: Scheduler
     private var schedulers: [Scheduler] = []

@@ -29,6 +29,7 @@ struct RunDriverTests {
             #expect(world.log(id, step: "one") == "first\n")
             #expect(world.log(id, step: "two") == "second\n")
             #expect(world.log(id, step: "three") == nil, "a skipped step writes no log")
+            #expect(world.environment.pipelines.parses == 1, ".pushbox.yml is parsed once: at the push, and the run uses that parse")
             try await world.idle()
             #expect(world.engine.made == [id])
             #expect(world.engine.undestroyed == 0 && world.engine.violations.isEmpty)

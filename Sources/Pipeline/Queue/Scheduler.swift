@@ -206,7 +206,7 @@ package actor Scheduler {
         guard let branch = update.branch else { return nil }
         guard let git = try? Repository.open(at: URL(fileURLWithPath: repo.path)),
               let commit = ObjectID(hex: update.newSHA),
-              let pipeline = try? RunDriver.loadPipeline(repo: git, commit: commit) else { return nil }
+              let pipeline = try? environment.pipelines.load(git, repoPath: repo.path, commit: commit) else { return nil }
         guard pipeline.spec.triggers(branch: branch) else {
             return "not in branches: \(pipeline.spec.branches.joined(separator: ", "))"
         }
@@ -215,17 +215,11 @@ package actor Scheduler {
 
     /// Runs that ended without being started (superseded, canceled while queued) get their note too.
     func reportFinished(_ runIDs: [Int64], repo: Repo) {
-        let records = store.records
-        let runs = runIDs.compactMap { try? records.run(id: $0) }
+        let runs = runIDs.compactMap { try? store.records.run(id: $0) }
         guard !runs.isEmpty else { return }
-        let reporters = environment.reporters
-        let hub = environment.hub
+        let environment = self.environment
         Task {
-            for run in runs {
-                await hub.runFinished(runID: run.id)
-                for reporter in reporters { await reporter.runFinished(run, repoPath: repo.path) }
-                try? records.markReported(runID: run.id)
-            }
+            for run in runs { await environment.reportFinished(run, repoPath: repo.path) }
         }
     }
 

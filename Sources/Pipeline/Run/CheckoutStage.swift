@@ -60,7 +60,8 @@ extension RunDriver {
         } catch {
             throw RunAbort(cause: .repository, message: "commit \(run.sha) is not in the repository (\(error))")
         }
-        return try Self.loadPipeline(repo: repo, commit: commit)
+        let repoPath = (try? store.repositories.repo(id: run.repoID))?.path ?? repo.path.path
+        return try environment.pipelines.load(repo, repoPath: repoPath, commit: commit)
     }
 
     /// Exports the commit's tree into a fresh `workspace/` (the executor hands it to its sandbox user): a

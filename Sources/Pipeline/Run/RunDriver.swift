@@ -108,10 +108,10 @@ package struct RunDriver: Sendable {
         await recordFinish(run, outcome: outcome, supersededBy: supersededBy, logger: logger)
         let finished = (try? store.records.run(id: run.id)) ?? run
         writeMetadata(finished, times: times, files: files, logger: logger)
-        await environment.hub.runFinished(runID: run.id)
         if let repo = try? store.repositories.repo(id: run.repoID) {
-            for reporter in environment.reporters { await reporter.runFinished(finished, repoPath: repo.path) }
-            try? store.records.markReported(runID: run.id)
+            await environment.reportFinished(finished, repoPath: repo.path)
+        } else {
+            await environment.hub.runFinished(runID: run.id)
         }
         logger.info("run finished", metadata: ["state": "\(finished.state.rawValue)"])
         releaseWorkspace(files, logger: logger)

@@ -24,6 +24,8 @@ package struct RunEnvironment: Sendable {
     package var vms: (any VMGuests)?
     /// The per-repository caches (one instance per daemon: it knows which entries running runs use).
     package var caches: RunCaches
+    /// Each commit's pipeline, parsed once for the scheduler and the run.
+    package var pipelines = PipelineLoader()
     /// The size of each run's workspace file system (`WorkspaceVolume`), or nil for a plain directory. Set
     /// by the composition root from `workspace_quota` once it knows volumes can be made here.
     package var workspaceQuota: Int64?
@@ -44,6 +46,17 @@ package struct RunEnvironment: Sendable {
         self.fixer = fixer
         self.vms = vms
         self.caches = RunCaches(root: home.cache, maxBytesPerRepo: config.cacheMax)
+    }
+}
+
+extension RunEnvironment {
+    /// The one way a finished run is reported, whoever finished it (its driver, or the scheduler for a run
+    /// that never started): the live-log followers are released, every reporter is told (the notes, the
+    /// webhooks, the statuses), and the store remembers it was, so a restart does not report it again.
+    package func reportFinished(_ run: Run, repoPath: String) async {
+        await hub.runFinished(runID: run.id)
+        for reporter in reporters { await reporter.runFinished(run, repoPath: repoPath) }
+        try? store.records.markReported(runID: run.id)
     }
 }
 
