@@ -127,6 +127,39 @@ extension RecordedJob {
     package var tests: TestCounts? {
         testsPassed.map { TestCounts(passed: $0, failed: testsFailed ?? 0, skipped: testsSkipped ?? 0) }
     }
+
+    // The life cycle both kinds go through, in this order: started, then ended once (with the command's
+    // status when it ran to an end), then its tests when it reported some.
+
+    /// Now `running`.
+    package mutating func start(at date: Date = Date()) {
+        state = .running
+        startedAt = date
+    }
+
+    /// Ended: `passed` or `failed` by `status` when the command ran to an end, else `state` (error,
+    /// canceled, skipped), with what its log kept.
+    package mutating func end(_ status: ExitStatus?, otherwise state: StepState = .error, logBytes: Int64, truncated: Bool,
+                              at date: Date = Date()) {
+        finishedAt = date
+        self.logBytes = logBytes
+        self.truncated = truncated
+        if let status {
+            exitCode = status.code
+            timedOut = status.timedOut
+            self.state = status.succeeded ? .passed : .failed
+        } else {
+            self.state = state
+        }
+    }
+
+    /// The counts it reported (JUnit files, or its log's summary), if any.
+    package mutating func record(tests counts: TestCounts?) {
+        guard let counts else { return }
+        testsPassed = counts.passed
+        testsFailed = counts.failed
+        testsSkipped = counts.skipped
+    }
 }
 
 extension StepResult: RecordedJob {}

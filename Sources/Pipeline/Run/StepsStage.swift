@@ -105,8 +105,7 @@ extension RunDriver {
             for index in results.indices {
                 let step = spec.steps[index]
                 let logURL = logs.appendingPathComponent("\(step.name).log")
-                results[index].state = .running
-                results[index].startedAt = Date()
+                results[index].start()
                 try await record(results[index], true)
                 let log = try StepLogFile(url: logURL, cap: environment.config.logCap,
                                           masker: masker, hub: hub, runID: runID)
@@ -115,9 +114,7 @@ extension RunDriver {
                     status = try await Self.run(step, in: sandbox, log: log, deadline: deadline)
                 } catch {
                     let closed = await log.close()
-                    results[index].finishedAt = Date()
-                    results[index].logBytes = closed.bytes
-                    results[index].state = Task.isCancelled ? .canceled : .error
+                    results[index].end(nil, otherwise: Task.isCancelled ? .canceled : .error, logBytes: closed.bytes, truncated: closed.truncated)
                     try? await record(results[index], false)
                     throw error
                 }
@@ -127,12 +124,7 @@ extension RunDriver {
                     await log.note("\n[pushbox] killed (out of memory or limit): exit 137\n")
                 }
                 let closed = await log.close()
-                results[index].finishedAt = Date()
-                results[index].exitCode = status.code
-                results[index].timedOut = status.timedOut
-                results[index].logBytes = closed.bytes
-                results[index].truncated = closed.truncated
-                results[index].state = status.succeeded ? .passed : .failed
+                results[index].end(status, logBytes: closed.bytes, truncated: closed.truncated)
                 if let writeError = closed.writeError {
                     // Not the push's fault: the runner could not keep its output.
                     results[index].state = .error
@@ -146,11 +138,7 @@ extension RunDriver {
                 }
                 let junit = step.junit.map { JUnitFiles.find($0, in: workspace, mounts: setup.runSpec.mounts) } ?? []
                 let tests = environment.testReader.testResults(log: logURL, junitFiles: junit)
-                if let counts = tests.counts {
-                    results[index].testsPassed = counts.passed
-                    results[index].testsFailed = counts.failed
-                    results[index].testsSkipped = counts.skipped
-                }
+                results[index].record(tests: tests.counts)
                 outcome.cases += tests.cases
                 try await record(results[index], true)
                 if !status.succeeded {

@@ -98,23 +98,20 @@ extension RunDriver {
             do { try store.records.updateVM(runID: run.id, result) } catch { logger.error("cannot record the VM result: \(error)") }
             await hub.changed(runID: run.id)
         }
-        result.state = .running
-        result.startedAt = Date()
+        result.start()
         let directory = Self.vmDirectory(files, planned)
         let guest: VMGuest
         do {
             guard let guests = environment.vms else {
-                result.state = .skipped
+                result.end(nil, otherwise: .skipped, logBytes: 0, truncated: false)
                 result.message = "VM validation is off for this run"
-                result.finishedAt = Date()
                 await record(result)
                 return result
             }
             guest = try guests.guest(profile: entry.profile, timeout: entry.timeout, directory: directory)
         } catch {
-            result.state = .error
+            result.end(nil, otherwise: .error, logBytes: 0, truncated: false)
             result.message = "\(error)"
-            result.finishedAt = Date()
             await record(result)
             return result
         }
@@ -123,19 +120,17 @@ extension RunDriver {
 
         let log = try StepLogFile(url: files.log(step: result.logName), cap: environment.config.logCap,
                                   masker: setup.masker, hub: hub, runID: run.id)
-        func end(_ state: StepState, message: String? = nil) async -> VMResult {
+        /// Ends the entry: by the guest's `status` when the job ran to an end, else as `state` with `message`.
+        func end(_ status: ExitStatus?, otherwise state: StepState = .error, message: String? = nil) async -> VMResult {
             if let message { await log.note("\n[pushbox] \(message)\n") }
             let closed = await log.close()
-            result.state = state
+            result.end(status, otherwise: state, logBytes: closed.bytes, truncated: closed.truncated)
             result.message = message.map { String($0.split(separator: "\n").first ?? "") }
-            result.logBytes = closed.bytes
-            result.truncated = closed.truncated
-            result.finishedAt = Date()
             await record(result)
             return result
         }
 
-        if case .failure(let error) = tree { return await end(.error, message: error.message) }
+        if case .failure(let error) = tree { return await end(nil, message: error.message) }
         var runSpec = setup.runSpec
         runSpec.workspace = try tree.get()
         runSpec.labels["pushbox.vm"] = entry.profile
@@ -143,37 +138,31 @@ extension RunDriver {
         do {
             sandbox = try await guest.executor.makeGuestSandbox(for: runSpec, logger: logger)
         } catch let error as SandboxError {
-            return await end(.error, message: error.message)
+            return await end(nil, message: error.message)
         } catch {
-            _ = await end(.canceled, message: "canceled")
+            _ = await end(nil, otherwise: .canceled, message: "canceled")
             throw CancellationError()
         }
         await log.note("[pushbox] \(entry.profile): \(result.command)\n")
         do {
             let step = Step(name: result.logName, run: result.command)
             let report = try await sandbox.runGuest(step, log: log)
-            result.exitCode = report.status.code
-            result.timedOut = report.status.timedOut
             result.accel = report.accel
             result.bootSeconds = report.bootTime.map(Units.seconds)
             if report.status.timedOut {
                 await log.note("\n[pushbox] timed out after \(Units.format(guest.jobTimeout)) (job_timeout of the profile, or the vms entry's timeout)\n")
             }
             let junit = await collectJUnit(spec: spec, from: sandbox, into: directory.appendingPathComponent("results"), log: log)
-            if let counts = environment.testReader.testCounts(log: files.log(step: result.logName), junitFiles: junit) {
-                result.testsPassed = counts.passed
-                result.testsFailed = counts.failed
-                result.testsSkipped = counts.skipped
-            }
+            result.record(tests: environment.testReader.testCounts(log: files.log(step: result.logName), junitFiles: junit))
             await sandbox.destroy()
             logger.info("guest finished", metadata: ["exit": "\(report.status.code)", "accel": "\(report.accel ?? "-")"])
-            return await end(report.status.succeeded ? .passed : .failed)
+            return await end(report.status)
         } catch let error as SandboxError {
             await sandbox.destroy()
-            return await end(.error, message: error.message)
+            return await end(nil, message: error.message)
         } catch {
             await sandbox.destroy()
-            _ = await end(.canceled, message: "canceled")
+            _ = await end(nil, otherwise: .canceled, message: "canceled")
             throw CancellationError()
         }
     }
