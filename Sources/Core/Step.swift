@@ -27,14 +27,13 @@ package struct ExitStatus: Sendable, Equatable, Codable {
 
     package static let success = ExitStatus(code: 0)
     package var succeeded: Bool { code == 0 && !timedOut }
+    /// Exit 137 (128 + SIGKILL) without a timeout: the kernel's OOM killer or a limit stopped the job.
+    package static func isKilled(code: Int32) -> Bool { code == 128 + 9 }
+    package var wasKilled: Bool { !timedOut && Self.isKilled(code: code) }
 
     /// Human wording for notes and logs: exit 137 without a timeout is the kernel or a limit killing the job.
     package var summary: String {
         if timedOut { return "timed out" }
-        switch code {
-        case 0: return "exit 0"
-        case 137: return "exit 137: killed (out of memory or limit)"
-        default: return "exit \(code)"
-        }
+        return wasKilled ? "exit \(code): killed (out of memory or limit)" : "exit \(code)"
     }
 }

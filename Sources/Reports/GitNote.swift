@@ -15,7 +15,7 @@ package enum NoteFormatter {
                 line += step.timedOut ? "timed out" : step.state.rawValue
                 if let duration = step.duration { line += " \(Units.format(duration))" }
                 if !step.timedOut, step.state == .failed, let code = step.exitCode {
-                    line += code == 137 ? " (exit 137: killed, out of memory or limit)" : " (exit \(code))"
+                    line += ExitStatus.isKilled(code: code) ? " (exit \(code): killed, out of memory or limit)" : " (exit \(code))"
                 }
                 if let tests = step.tests { line += " (\(tests.summary))" }
             default:

@@ -120,8 +120,8 @@ extension RunDriver {
                 }
                 if status.timedOut {
                     await log.note("\n[pushbox] timed out after \(Units.format(spec.timeout)) (timeout: in .pushbox.yml)\n")
-                } else if status.code == 137 {
-                    await log.note("\n[pushbox] killed (out of memory or limit): exit 137\n")
+                } else if status.wasKilled {
+                    await log.note("\n[pushbox] killed (out of memory or limit): exit \(status.code)\n")
                 }
                 let closed = await log.close()
                 results[index].end(status, logBytes: closed.bytes, truncated: closed.truncated)
