@@ -81,7 +81,7 @@ package struct ModelSessionUsage: Sendable, Equatable {
     }
 
     /// `work` with what the proxy measured: its cost (the runner's price table, not a client's own
-    /// estimate) and a transcript with the turns and tokens (what `fix_attempts.json` summaries read). A
+    /// estimate) and a transcript with the turns and tokens (what `FixAttemptRecord.summary` reads). A
     /// budget the proxy enforced is named in the failure and is the transcript's stop; another failure
     /// stops with `failure`.
     package func apply(to work: AttemptWork, model: String, duration: Duration, failure: AttemptStop.Reason) -> AttemptWork {

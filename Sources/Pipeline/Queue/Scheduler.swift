@@ -7,7 +7,7 @@ import Workspace
 
 /// The queue's one owner: accepts pushes, starts runs up to the concurrency limit (FIFO; one run at a
 /// time per repository and ref, so notes land in push order), supersedes the queued runs of a ref that was
-/// pushed again and stops its running ones (branches; `RunStore.enqueue` says which), cancels and retries,
+/// pushed again and stops its running ones (branches; `RunQueue.enqueue` says which), cancels and retries,
 /// and reconciles with the repositories and the spool.
 package actor Scheduler {
     let environment: RunEnvironment
