@@ -49,6 +49,14 @@ struct RoutesTests {
             return sha
         }
 
+        /// Waits until no run is executing: a run's driver writes metadata.json and reports after its log
+        /// ends, and must be done before the test's directory goes away.
+        func idle() async throws {
+            while try await context.scheduler.runningCount > 0 || !context.store.queue.queuedRuns().isEmpty {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        }
+
         deinit { directory.remove() }
 
         func app(trusted: Bool) -> some ApplicationProtocol {
@@ -194,6 +202,7 @@ struct RoutesTests {
             }
         }
         #expect(try world.context.store.records.runs(limit: 10).map(\.id) == [1], "one run for one push")
+        try await world.idle()
     }
 
     @Test("attempts and VM entries: the attempts endpoint, the run page, a VM entry's log")
@@ -288,6 +297,7 @@ struct RoutesTests {
                 #expect(!String(buffer: response.body).contains(appToken))
             }
         }
+        try await world.idle()
     }
 
     @Test("a listener that is not loopback needs the token for reading too, unless public: true")
