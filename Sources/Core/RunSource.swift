@@ -37,7 +37,8 @@ package enum RunErrorCause: String, Codable, Sendable, CaseIterable {
     case repository
     /// The container engine stopped answering during the run: retried once when it answers again.
     case engineUnavailable = "engine_unavailable"
-    /// The runner's own disk was full (workspace, checkout, a log): retried once when there is space again.
+    /// The runner's own disk was full before the job could start (its workspace or checkout): retried once
+    /// when there is space again. A log that filled the disk is `other`: the same output would fill it again.
     case runnerDiskFull = "runner_disk_full"
     /// The push's tree does not fit in its workspace (`workspace_quota`): the push's doing, not retried.
     case workspaceFull = "workspace_full"

@@ -153,6 +153,12 @@ package protocol GuestExecutor: JobExecutor {
     func makeGuestSandbox(for run: RunSpec, logger: Logger) async throws -> any GuestSandbox
 }
 
+extension GuestExecutor {
+    package func makeSandbox(for run: RunSpec, logger: Logger) async throws -> any Sandbox {
+        try await makeGuestSandbox(for: run, logger: logger)
+    }
+}
+
 package protocol GuestSandbox: Sandbox {
     /// `run` with the guest's timings.
     func runGuest(_ step: Step, log: any LogSink) async throws -> GuestRunReport

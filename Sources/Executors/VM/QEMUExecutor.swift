@@ -147,10 +147,6 @@ package struct QEMUExecutor: GuestExecutor {
         }
     }
 
-    package func makeSandbox(for run: RunSpec, logger: Logger) async throws -> any Sandbox {
-        try await makeQEMUSandbox(for: run, paths: paths(run), logger: logger)
-    }
-
     package func makeGuestSandbox(for run: RunSpec, logger: Logger) async throws -> any GuestSandbox {
         try await makeQEMUSandbox(for: run, paths: paths(run), logger: logger)
     }

@@ -122,10 +122,6 @@ package struct VirtualBoxExecutor: GuestExecutor {
         return problems
     }
 
-    package func makeSandbox(for run: RunSpec, logger: Logger) async throws -> any Sandbox {
-        try await makeVirtualBoxSandbox(for: run, logger: logger)
-    }
-
     package func makeGuestSandbox(for run: RunSpec, logger: Logger) async throws -> any GuestSandbox {
         try await makeVirtualBoxSandbox(for: run, logger: logger)
     }

@@ -24,20 +24,22 @@ extension Scheduler {
     /// — unless their ref has had a newer run since. The list is read after the engine check, with no
     /// suspension before the runs are queued, so two reconciliations cannot both retry a run.
     package func retryAfterEngineLoss() async {
-        guard await environment.executor.isAvailable(), let waiting = try? store.queue.runsAwaitingRetry(after: .engineUnavailable) else { return }
-        retryOnce(waiting, source: .engineRetry, why: "the container engine answers again")
+        guard await environment.executor.isAvailable() else { return }
+        retryOnce(after: .engineUnavailable, why: "the container engine answers again")
     }
 
     /// Runs that ended `error: runner disk full` (their workspace could not be made) go again, once each, when
     /// the runner home has space again (`retrySpace` free) — unless their ref has had a newer run since.
     package func retryAfterDiskFull() {
-        guard WorkspaceVolume.freeBytes(environment.home.root) >= Self.retrySpace, let waiting = try? store.queue.runsAwaitingRetry(after: .runnerDiskFull) else { return }
-        retryOnce(waiting, source: .diskRetry, why: "the runner home has space again")
+        guard WorkspaceVolume.freeBytes(environment.home.root) >= Self.retrySpace else { return }
+        retryOnce(after: .runnerDiskFull, why: "the runner home has space again")
     }
 
     static let retrySpace: Int64 = 16 << 20
 
-    func retryOnce(_ ids: [Int64], source: RunSource, why: String) {
+    /// Each `error` run of `cause` awaiting its automatic retry goes again, as `RunSource.automaticRetry(after:)`.
+    func retryOnce(after cause: RunErrorCause, why: String) {
+        guard let source = RunSource.automaticRetry(after: cause), let ids = try? store.queue.runsAwaitingRetry(after: cause) else { return }
         for id in ids {
             do {
                 guard let run = try store.records.run(id: id),
@@ -49,7 +51,6 @@ extension Scheduler {
             }
         }
     }
-
 
     func drainSpool() {
         let spool = Spool(directory: environment.home.spool)
@@ -101,4 +102,5 @@ extension Scheduler {
             }
         }
         try? store.queue.rememberHeads(repoID: repo.id, seen)
-    }}
+    }
+}

@@ -206,7 +206,7 @@ package actor Scheduler {
         guard let branch = update.branch else { return nil }
         guard let git = try? Repository.open(at: URL(fileURLWithPath: repo.path)),
               let commit = ObjectID(hex: update.newSHA),
-              let pipeline = try? environment.pipelines.load(git, repoPath: repo.path, commit: commit) else { return nil }
+              let pipeline = try? environment.pipelines.load(git, commit: commit) else { return nil }
         guard pipeline.spec.triggers(branch: branch) else {
             return "not in branches: \(pipeline.spec.branches.joined(separator: ", "))"
         }

@@ -60,8 +60,7 @@ extension RunDriver {
         } catch {
             throw RunAbort(cause: .repository, message: "commit \(run.sha) is not in the repository (\(error))")
         }
-        let repoPath = (try? store.repositories.repo(id: run.repoID))?.path ?? repo.path.path
-        return try environment.pipelines.load(repo, repoPath: repoPath, commit: commit)
+        return try environment.pipelines.load(repo, commit: commit)
     }
 
     /// Exports the commit's tree into a fresh `workspace/` (the executor hands it to its sandbox user): a

@@ -9,7 +9,7 @@ import Synchronization
 /// run's `error`).
 package final class PipelineLoader: Sendable {
     private struct Key: Hashable {
-        var repoPath: String
+        var gitDirectory: String
         var commit: ObjectID
     }
     private struct Entries {
@@ -22,9 +22,9 @@ package final class PipelineLoader: Sendable {
 
     package init(capacity: Int = 256) { self.capacity = capacity }
 
-    /// The pipeline at `commit` of the repository at `repoPath` (opened as `repo`).
-    func load(_ repo: Repository, repoPath: String, commit: ObjectID) throws(RunAbort) -> RunDriver.LoadedPipeline {
-        let key = Key(repoPath: repoPath, commit: commit)
+    /// The pipeline at `commit` of `repo` (known by its git directory).
+    func load(_ repo: Repository, commit: ObjectID) throws(RunAbort) -> RunDriver.LoadedPipeline {
+        let key = Key(gitDirectory: repo.path.path, commit: commit)
         if let known = entries.withLock({ $0.results[key] }) { return try known.get() }
         let result: Result<RunDriver.LoadedPipeline, RunAbort>
         do {
